@@ -1,0 +1,71 @@
+# accelmon.monitoring developer entry points.
+# Every target installs what it needs into .venv from the pinned requirement files.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.build/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/accelmon/monitoring
+ANSIBLE_TEST_ROOT := $(CURDIR)/.build/ansible-test/ansible_collections/accelmon/monitoring
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_NOCOLOR := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+DEMO_TARGET ?= i-0a1b2c3d4e5f60001
+
+.PHONY: help venv collection-link test test-units test-integration sanity units lint \
+        demo bench build clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.stamp: requirements/test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/test.txt
+	touch $@
+
+venv: $(BIN)/.stamp ## create .venv from requirements/test.txt
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+collection-link: $(COLLECTION_LINK)
+
+test: venv collection-link ## run every test (unit, integration, sanity, lint, molecule, end-to-end)
+	bash tests/run-all.sh
+
+test-units: venv collection-link ## pytest over tests/unit
+	$(BIN)/pytest -q tests/unit
+
+test-integration: venv collection-link ## pytest over tests/integration (ansible-inventory, galaxy build)
+	$(BIN)/pytest -q tests/integration
+
+sanity: venv ## ansible-test sanity on a copy placed at ansible_collections/accelmon/monitoring
+	bash tests/ansible-test.sh sanity
+
+units: venv ## ansible-test units on the same copy
+	bash tests/ansible-test.sh units
+
+lint: venv collection-link ## ansible-lint (production profile) and ruff
+	$(BIN)/ruff check plugins tests
+	$(BIN)/ansible-lint --profile production
+
+demo: venv collection-link ## show groups, effective policy and trace of one target of the hybrid example fleet
+	$(BIN)/python tests/tools/show_target.py inventory/examples/hybrid/hybrid.accelmon.yml $(DEMO_TARGET)
+
+bench: venv collection-link ## inventory benchmark: our plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
+	$(BIN)/python tests/benchmarks/inventory_bench.py
+
+build: venv ## build the collection tarball into .build/
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/ .
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf .build .pytest_cache

@@ -1,0 +1,429 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 accelmon maintainers
+# MIT License (see LICENSE)
+"""The one policy engine: validation of policy blocks, merge order, strategies, trace.
+
+Every consumer (inventory plugin, filters, rule compiler) calls this module; nothing else
+merges policies. The semantics are those of shared/design/fleet-model.md and
+docs/policy-model.md:
+
+* sources apply from lowest to highest priority: `default`, then each namespace's groups
+  (ancestors before descendants, same depth in lexicographic order), then `target:<name>`;
+* per item (one check type, one alert rule, or the alerting block) a source uses the
+  `merge` strategy (dicts key by key, lists as an ordered union) or `override` (drop what
+  accumulated, refill from defaults, apply this source);
+* `enabled` is a leaf like any other; a check that a source configures without saying
+  `enabled` is switched on by it (configuring a check asks for it);
+* groups of one namespace at one depth that set one leaf to different values conflict.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import copy
+import difflib
+import json
+
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
+    ALERTING_PARAMETERS,
+    CHECK_FIELDS,
+    RULE_FIELDS,
+    SEVERITIES,
+    STRATEGIES,
+)
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
+    FleetModelError,
+)
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_schema import (
+    validate_value,
+)
+
+POLICY_SECTIONS = ("checks", "alert_rules", "alerting")
+DEFAULT_SOURCE = "default"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _suggest(name, choices):
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+class Contribution:
+    """One source's normalized say about one item."""
+
+    __slots__ = ("prefix", "strategy", "values", "implied_enabled")
+
+    def __init__(self, prefix, strategy, values, implied_enabled=False):
+        self.prefix = prefix
+        self.strategy = strategy
+        self.values = values
+        self.implied_enabled = implied_enabled
+
+    def __repr__(self):
+        return "Contribution(%r, %r, %r)" % (self.prefix, self.strategy, self.values)
+
+
+def normalize_policy(block, catalog, owner, source_file=None, path=()):
+    """Validate a policy block ({checks, alert_rules, alerting}) and return contributions.
+
+    owner names the group or target for messages; path locates the block in its file.
+    """
+    if block is None:
+        return []
+    path = tuple(path)
+
+    def fail(msg, fix, sub=()):
+        raise FleetModelError(msg, item=owner, fix=fix, source_file=source_file, path=path + tuple(sub))
+
+    if not isinstance(block, dict):
+        fail("policy must be a mapping", "write checks:, alert_rules: or alerting: under it")
+    out = []
+    for section in block:
+        if section not in POLICY_SECTIONS:
+            fail("unknown policy section %r%s" % (section, _suggest(section, POLICY_SECTIONS)),
+                 "use checks, alert_rules or alerting", (section,))
+    for name, item in (block.get("alert_rules") or {}).items():
+        out.append(_normalize_rule(name, item, catalog, fail))
+    for name, item in (block.get("checks") or {}).items():
+        out.append(_normalize_check(name, item, catalog, fail))
+    if block.get("alerting") is not None:
+        out.append(_normalize_alerting(block["alerting"], fail))
+    return out
+
+
+def _strategy(item, fail, sub):
+    strategy = item.get("strategy", "merge")
+    if strategy not in STRATEGIES:
+        fail("strategy %r is not valid%s" % (strategy, _suggest(strategy, STRATEGIES)),
+             "use merge (the default) or override; to switch an item off write enabled: false",
+             sub + ("strategy",))
+    return strategy
+
+
+def _enabled(item, values, fail, sub):
+    if "enabled" in item:
+        try:
+            values["enabled"] = validate_value("boolean", item["enabled"])
+        except ValueError as exc:
+            fail("enabled: %s" % exc, "write enabled: true or enabled: false", sub + ("enabled",))
+
+
+def _normalize_rule(name, item, catalog, fail):
+    sub = ("alert_rules", name)
+    spec = catalog.rule_templates.get(name)
+    if spec is None:
+        fail("unknown alert rule template %r%s" % (name, _suggest(name, catalog.rule_templates)),
+             "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
+             sub)
+    if item is None:
+        item = {}
+    if not isinstance(item, dict):
+        fail("alert rule %s must be a mapping" % name,
+             "write e.g. %s: {thresholds: {...}} or %s: {enabled: false}" % (name, name), sub)
+    unknown = sorted(set(item) - set(RULE_FIELDS))
+    if unknown:
+        fail("unknown key(s) %s in alert rule %s%s" % (", ".join(unknown), name, _suggest(unknown[0], RULE_FIELDS)),
+             "allowed keys: %s" % ", ".join(RULE_FIELDS), sub + (unknown[0],))
+    strategy = _strategy(item, fail, sub)
+    values = {}
+    _enabled(item, values, fail, sub)
+    thresholds = item.get("thresholds")
+    if thresholds is not None:
+        if not isinstance(thresholds, dict):
+            fail("thresholds of %s must be a mapping" % name,
+                 "write thresholds: {%s}" % ", ".join("%s: ..." % k for k in spec["parameters"]) or "{}",
+                 sub + ("thresholds",))
+        checked = {}
+        for key, value in thresholds.items():
+            pspec = spec["parameters"].get(key)
+            if pspec is None:
+                known = ", ".join(sorted(spec["parameters"])) or "none"
+                fail("%s has no threshold %r%s" % (name, key, _suggest(key, spec["parameters"])),
+                     "thresholds of %s: %s" % (name, known), sub + ("thresholds", key))
+            try:
+                checked[key] = validate_value(pspec["type"], value)
+            except ValueError as exc:
+                fail("threshold %s of %s: %s" % (key, name, exc),
+                     "give %s as a %s" % (key, pspec["type"]), sub + ("thresholds", key))
+        if checked:
+            values["thresholds"] = checked
+    if "for" in item:
+        try:
+            values["for"] = validate_value("duration", item["for"])
+        except ValueError as exc:
+            fail("for of %s: %s" % (name, exc), "write e.g. for: 5m", sub + ("for",))
+    if "severity" in item:
+        if item["severity"] not in SEVERITIES:
+            fail("severity %r of %s is not one of %s" % (item["severity"], name, ", ".join(SEVERITIES)),
+                 "pick one of those", sub + ("severity",))
+        values["severity"] = item["severity"]
+    if "labels" in item:
+        try:
+            values["labels"] = validate_value("label_map", item["labels"])
+        except ValueError as exc:
+            fail("labels of %s: %s" % (name, exc), "write labels: {team: ml-infra}", sub + ("labels",))
+    return Contribution(("alert_rules", name), strategy, values)
+
+
+def _normalize_check(name, item, catalog, fail):
+    sub = ("checks", name)
+    spec = catalog.check_types.get(name)
+    if spec is None:
+        fail("unknown check type %r%s" % (name, _suggest(name, catalog.check_types)),
+             "use one of: %s" % ", ".join(sorted(catalog.check_types)), sub)
+    if item is None:
+        item = {}
+    if not isinstance(item, dict):
+        fail("check %s must be a mapping" % name, "write e.g. %s: {config: {...}}" % name, sub)
+    unknown = sorted(set(item) - set(CHECK_FIELDS))
+    if unknown:
+        fail("unknown key(s) %s in check %s%s" % (", ".join(unknown), name, _suggest(unknown[0], CHECK_FIELDS)),
+             "allowed keys: %s (settings go under config:)" % ", ".join(CHECK_FIELDS), sub + (unknown[0],))
+    strategy = _strategy(item, fail, sub)
+    values = {}
+    _enabled(item, values, fail, sub)
+    config = item.get("config")
+    if config is not None:
+        if not isinstance(config, dict):
+            fail("config of check %s must be a mapping" % name,
+                 "write config: {%s: ...}" % ", ".join(sorted(spec["parameters"])), sub + ("config",))
+        for key, value in config.items():
+            pspec = spec["parameters"].get(key)
+            if pspec is None:
+                fail("check %s has no setting %r%s" % (name, key, _suggest(key, spec["parameters"])),
+                     "settings of %s: %s" % (name, ", ".join(sorted(spec["parameters"]))),
+                     sub + ("config", key))
+            try:
+                values[key] = validate_value(pspec["type"], value)
+            except ValueError as exc:
+                fail("setting %s of check %s: %s" % (key, name, exc),
+                     "give %s as %s" % (key, pspec["type"]), sub + ("config", key))
+    return Contribution(("checks", name), strategy, values, implied_enabled="enabled" not in values)
+
+
+def _normalize_alerting(item, fail):
+    sub = ("alerting",)
+    if not isinstance(item, dict):
+        fail("alerting must be a mapping", "write alerting: {receiver: ..., team: ...}", sub)
+    allowed = tuple(ALERTING_PARAMETERS) + ("strategy",)
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        fail("unknown key(s) %s in alerting%s" % (", ".join(unknown), _suggest(unknown[0], allowed)),
+             "allowed keys: %s" % ", ".join(allowed), sub + (unknown[0],))
+    strategy = _strategy(item, fail, sub)
+    values = {}
+    for key, pspec in ALERTING_PARAMETERS.items():
+        if key in item:
+            try:
+                values[key] = validate_value(pspec["type"], item[key])
+            except ValueError as exc:
+                fail("alerting %s: %s" % (key, exc), "give %s as %s" % (key, pspec["type"]), sub + (key,))
+    return Contribution(("alerting",), strategy, values)
+
+
+# ------------------------------------------------------------------------------ merging
+
+
+def iter_leaves(value, prefix=()):
+    """Yield (path, leaf) for every leaf: scalars, lists and empty mappings."""
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            for item in iter_leaves(sub, prefix + (key,)):
+                yield item
+    else:
+        yield prefix, value
+
+
+def _canon(value):
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return (type(value).__name__, value)
+
+
+def union(first, second):
+    """Ordered union: items of first, then new items of second, without duplicates."""
+    seen = set(_canon(v) for v in first)
+    out = list(first)
+    for value in second:
+        key = _canon(value)
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
+
+
+def _get(tree, path):
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _set(tree, path, value):
+    for key in path[:-1]:
+        nxt = tree.get(key)
+        if not isinstance(nxt, dict):
+            nxt = tree[key] = {}
+        tree = nxt
+    tree[path[-1]] = value
+
+
+def _differs(a, b):
+    return _canon(a) != _canon(b)
+
+
+class Source:
+    """A named set of contributions at one position of the merge order.
+
+    tier is (namespace, depth) for group sources, None for defaults and targets; two
+    sources of one tier that disagree on a leaf are a conflict.
+    """
+
+    __slots__ = ("name", "contributions", "tier")
+
+    def __init__(self, name, contributions, tier=None):
+        self.name = name
+        self.contributions = contributions
+        self.tier = tier
+
+
+class PolicyState:
+    """Accumulated values plus per-leaf history; cheap to copy for caching."""
+
+    __slots__ = ("values", "history", "conflicts", "tier", "tier_leaves", "defaults", "result_cache")
+
+    def __init__(self, defaults, values, history, conflicts=None):
+        self.defaults = defaults
+        self.values = values
+        self.history = history
+        self.conflicts = conflicts or []
+        self.tier = None
+        self.tier_leaves = {}
+        self.result_cache = None
+
+    @classmethod
+    def initial(cls, catalog):
+        defaults = catalog.defaults()
+        history = dict(
+            (path, [{"source": DEFAULT_SOURCE, "strategy": "default", "value": value}])
+            for path, value in iter_leaves(defaults)
+        )
+        return cls(defaults, copy.deepcopy(defaults), history)
+
+    def copy(self):
+        clone = PolicyState(self.defaults, copy.deepcopy(self.values),
+                            dict((k, list(v)) for k, v in self.history.items()),
+                            list(self.conflicts))
+        return clone
+
+    # -- applying -------------------------------------------------------------------
+
+    def apply(self, source):
+        if source.tier != self.tier:
+            self.tier = source.tier
+            self.tier_leaves = {}
+        for contribution in source.contributions:
+            self._apply_one(source, contribution)
+
+    def _record(self, path, entry):
+        self.history.setdefault(path, []).append(entry)
+
+    def _apply_one(self, source, contribution):
+        prefix = contribution.prefix
+        strategy = contribution.strategy
+        name = source.name
+        if source.tier is not None:
+            self._check_conflicts(source, contribution)
+        if strategy == "override":
+            item = _get(self.values, prefix)
+            fresh = copy.deepcopy(_get(self.defaults, prefix))
+            given = set(path for path, _ in iter_leaves(contribution.values))
+            for path, value in iter_leaves(item):
+                if path not in given and _get_default(fresh, path) is _MISSING:
+                    self._record(prefix + path, {"source": name, "strategy": "override",
+                                                 "value": None, "dropped": True})
+            for path, value in iter_leaves(fresh):
+                if path not in given:
+                    self._record(prefix + path, {"source": DEFAULT_SOURCE, "strategy": "reset",
+                                                 "value": copy.deepcopy(value), "reset_by": name})
+            _set(self.values, prefix, fresh)
+        item = _get(self.values, prefix)
+        for path, value in iter_leaves(contribution.values):
+            if value == {}:
+                continue
+            if isinstance(value, list) and strategy == "merge":
+                current = _get_default(item, path)
+                new = union(current if isinstance(current, list) else [], value)
+            else:
+                new = copy.deepcopy(value)
+            _set(item, path, new)
+            self._record(prefix + path, {"source": name, "strategy": strategy, "value": value})
+        if contribution.implied_enabled and item.get("enabled") is not True:
+            item["enabled"] = True
+            self._record(prefix + ("enabled",), {"source": name, "strategy": "implied", "value": True})
+
+    def _check_conflicts(self, source, contribution):
+        prefix = contribution.prefix
+        given = dict((prefix + p, v) for p, v in iter_leaves(contribution.values) if v != {})
+        for path, value in given.items():
+            seen = self.tier_leaves.get(path)
+            if seen is None or seen[0] == source.name:
+                continue
+            both_merged_lists = (isinstance(value, list) and isinstance(seen[1], list)
+                                 and contribution.strategy == "merge" and seen[2] == "merge")
+            if not both_merged_lists and _differs(seen[1], value):
+                self._conflict(path, seen[0], seen[1], source.name, value)
+        if contribution.strategy == "override":
+            for path, seen in list(self.tier_leaves.items()):
+                if (path[:len(prefix)] == prefix and path not in given and seen[0] != source.name):
+                    self._conflict(path, seen[0], seen[1], source.name, "(dropped by override)")
+        for path, value in given.items():
+            self.tier_leaves[path] = (source.name, value, contribution.strategy)
+
+    def _conflict(self, path, first, first_value, second, second_value):
+        self.conflicts.append({
+            "path": ".".join(path),
+            "sources": [first, second],
+            "values": [first_value, second_value],
+            "winner": second,
+        })
+
+    # -- results --------------------------------------------------------------------
+
+    def result(self):
+        """Return (effective_policy, trace, conflicts) as plain data."""
+        policy = self.values
+        conflicts_by_path = {}
+        for conflict in self.conflicts:
+            conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
+        trace = {}
+        for path, value in iter_leaves(policy):
+            dotted = ".".join(path)
+            history = self.history.get(path) or []
+            entry = {"value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                     "history": history}
+            if dotted in conflicts_by_path:
+                entry["conflicts"] = conflicts_by_path[dotted]
+            trace[dotted] = entry
+        return policy, trace, list(self.conflicts)
+
+
+_MISSING = object()
+
+
+def _get_default(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return _MISSING
+        tree = tree[key]
+    return tree
+
+
+def compute_policy(catalog, sources, base=None):
+    """Apply sources in order on top of base (or the catalog defaults); return the state."""
+    state = base.copy() if base is not None else PolicyState.initial(catalog)
+    for source in sources:
+        state.apply(source)
+    return state
