@@ -116,6 +116,9 @@ def populate(inventory, model, with_trace=True):
     Returns the list of host names added. Every name used afterwards is the one add_group
     returned (sanitizing may change it).
     """
+    # Compute every host's variables first: an error (a strict conflict) then leaves the
+    # inventory untouched instead of half-populated.
+    prepared = [(name, model.host_vars(name)) for name in sorted(model.targets)]
     names = {}
     for namespace in sorted(model.namespaces):
         names[namespace] = inventory.add_group(namespace)
@@ -129,12 +132,12 @@ def populate(inventory, model, with_trace=True):
         parent = group.parent or group.namespace
         inventory.add_child(names[parent], names[path])
     hosts = []
-    for name in sorted(model.targets):
+    for name, host_vars in prepared:
         target = model.targets[name]
         host = inventory.add_host(name, group=names[target.primary_group])
         for path in target.groups:
             inventory.add_child(names[path], host)
-        for key, value in model.host_vars(name).items():
+        for key, value in host_vars.items():
             if key == "accelmon_policy_trace" and not with_trace:
                 continue
             inventory.set_variable(host, key, value)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 """Detect AI accelerators, InfiniBand HCAs, NVMe controllers and the cloud from sysfs.
@@ -11,13 +10,11 @@ functions and cloud NICs of accelerator vendors are not accelerators. The rules 
 reasons are in ``docs/hardware-detection.md``.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import re
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 # PCI vendor ID -> our vendor name. Source: pci-ids database (pci-ids.ucw.cz) and the
 # project reference ../shared/reference/exporters.md, "PCI identities of accelerators".
@@ -151,7 +148,7 @@ def _read(path):
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-    except (OSError, IOError):
+    except OSError:
         return None
     return data.decode("utf-8", "replace").strip()
 
@@ -169,7 +166,7 @@ def _read_int(path):
 def _listdir(path):
     try:
         return sorted(os.listdir(path))
-    except (OSError, IOError):
+    except OSError:
         return []
 
 
@@ -181,7 +178,7 @@ def _hex_id(value, width):
         number = int(value, 16)
     except ValueError:
         return None
-    return "0x%0*x" % (width, number)
+    return f"0x{number:0{width}x}"
 
 
 def _natural_key(name):
@@ -237,8 +234,12 @@ def read_pci_device(device_dir):
         "pci_address": os.path.basename(device_dir.rstrip("/")),
         "vendor_id": _hex_id(_read(os.path.join(device_dir, "vendor")), 4),
         "device_id": _hex_id(_read(os.path.join(device_dir, "device")), 4),
-        "subsystem_vendor_id": _hex_id(_read(os.path.join(device_dir, "subsystem_vendor")), 4),
-        "subsystem_device_id": _hex_id(_read(os.path.join(device_dir, "subsystem_device")), 4),
+        "subsystem_vendor_id": _hex_id(
+            _read(os.path.join(device_dir, "subsystem_vendor")), 4
+        ),
+        "subsystem_device_id": _hex_id(
+            _read(os.path.join(device_dir, "subsystem_device")), 4
+        ),
         "class": _hex_id(raw_class, 6),
         "numa_node": parse_numa_node(_read(os.path.join(device_dir, "numa_node"))),
         "driver": read_driver(device_dir),
@@ -286,7 +287,9 @@ def model_for(device):
     """Model name from the known device ID table, or None."""
     key = (device.get("vendor_id"), device.get("device_id"))
     if key == ("0x1ae0", "0x0027"):
-        return TPU_SUBSYSTEM_MODELS.get(device.get("subsystem_device_id"), KNOWN_MODELS[key])
+        return TPU_SUBSYSTEM_MODELS.get(
+            device.get("subsystem_device_id"), KNOWN_MODELS[key]
+        )
     return KNOWN_MODELS.get(key)
 
 
@@ -412,7 +415,10 @@ def cloud_provider_from_dmi(dmi):
         return "gcp"
     if low("chassis_asset_tag") == AZURE_CHASSIS_ASSET_TAG:
         return "azure"
-    if low("sys_vendor") == "microsoft corporation" and low("product_name") == "virtual machine":
+    if (
+        low("sys_vendor") == "microsoft corporation"
+        and low("product_name") == "virtual machine"
+    ):
         return "azure"
     return "onprem"
 
@@ -427,7 +433,9 @@ def recommend_exporters(accelerators):
     exporters = ["node_exporter"]
     if accelerators:
         exporters.append("all_smi")
-    if any(a["vendor"] == "nvidia" and a.get("driver") == "nvidia" for a in accelerators):
+    if any(
+        a["vendor"] == "nvidia" and a.get("driver") == "nvidia" for a in accelerators
+    ):
         exporters.append("dcgm_exporter")
     return exporters
 
@@ -441,7 +449,7 @@ def normalize_bus_id(bus_id):
     if not sep:
         return text
     try:
-        return "%04x:%s" % (int(domain, 16), rest)
+        return f"{int(domain, 16):04x}:{rest}"
     except ValueError:
         return text
 
@@ -470,9 +478,11 @@ def parse_nvidia_smi_xml(text):
     try:
         root = ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
-        raise ValueError("nvidia-smi -q -x output is not valid XML: %s" % exc) from exc
+        raise ValueError(f"nvidia-smi -q -x output is not valid XML: {exc}") from exc
     if root.tag != "nvidia_smi_log":
-        raise ValueError("nvidia-smi -q -x output has root <%s>, expected <nvidia_smi_log>" % root.tag)
+        raise ValueError(
+            f"nvidia-smi -q -x output has root <{root.tag}>, expected <nvidia_smi_log>"
+        )
     driver_version = _text(root, "driver_version")
     cuda_version = _text(root, "cuda_version")
     gpus = {}
@@ -502,7 +512,11 @@ def enrich_accelerators(accelerators, vendor, info_by_address):
     result = []
     for accel in accelerators:
         merged = dict(accel)
-        info = info_by_address.get(accel["pci_address"]) if accel["vendor"] == vendor else None
+        info = (
+            info_by_address.get(accel["pci_address"])
+            if accel["vendor"] == vendor
+            else None
+        )
         if info:
             merged.update(info)
             if not merged.get("model") and info.get("product_name"):

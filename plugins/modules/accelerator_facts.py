@@ -1,11 +1,9 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
+# ruff: noqa: EXE001 -- ansible-test wants this shebang on a non-executable module
 # Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -218,21 +216,21 @@ def _run_tool(argv):
     """Run a vendor tool with a timeout (a wedged GPU can make nvidia-smi hang).
 
     Returns (stdout, error message or None)."""
+    command = " ".join(argv)
     try:
         proc = subprocess.run(
             argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             timeout=VENDOR_TOOL_TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return None, "%s timed out after %d s" % (" ".join(argv), VENDOR_TOOL_TIMEOUT)
+        return None, f"{command} timed out after {VENDOR_TOOL_TIMEOUT} s"
     except OSError as exc:
-        return None, "%s could not run: %s" % (" ".join(argv), exc)
+        return None, f"{command} could not run: {exc}"
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or b"").decode("utf-8", "replace").strip()
-        return None, "%s exited with %d: %s" % (" ".join(argv), proc.returncode, detail[:300])
+        return None, f"{command} exited with {proc.returncode}: {detail[:300]}"
     return proc.stdout.decode("utf-8", "replace"), None
 
 
@@ -249,29 +247,29 @@ def enrich_nvidia(module, accelerators):
         return accelerators
     output, error = _run_tool([tool, "-q", "-x"])
     if error:
-        module.warn("nvidia-smi enrichment skipped: %s" % error)
+        module.warn(f"nvidia-smi enrichment skipped: {error}")
         return accelerators
     try:
         info = parse_nvidia_smi_xml(output)
     except ValueError as exc:
-        module.warn("nvidia-smi enrichment skipped: %s" % exc)
+        module.warn(f"nvidia-smi enrichment skipped: {exc}")
         return accelerators
     return enrich_accelerators(accelerators, "nvidia", info)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            sysfs_root=dict(type="path", default="/"),
-            use_vendor_tools=dict(type="bool", default=True),
-        ),
+        argument_spec={
+            "sysfs_root": {"type": "path", "default": "/"},
+            "use_vendor_tools": {"type": "bool", "default": True},
+        },
         supports_check_mode=True,
     )
     root = module.params["sysfs_root"]
     if not os.path.isdir(os.path.join(root, "sys")):
         module.fail_json(
-            msg="sysfs_root %s has no sys/ directory; point it at the directory that holds "
-            "sys/ (/ on a live host, the unpacked snapshot directory for a fixture)" % root
+            msg=f"sysfs_root {root} has no sys/ directory; point it at the directory that holds "
+            "sys/ (/ on a live host, the unpacked snapshot directory for a fixture)"
         )
     facts = detect_all(root)
     if module.params["use_vendor_tools"]:
@@ -279,7 +277,7 @@ def main():
         facts["exporters_recommended"] = recommend_exporters(facts["accelerators"])
     module.exit_json(
         changed=False,
-        ansible_facts={"accelmon_%s" % key: value for key, value in facts.items()},
+        ansible_facts={f"accelmon_{key}": value for key, value in facts.items()},
     )
 
 

@@ -347,7 +347,8 @@ class Collector:
         self.hostname = hostname
         self.rng = random.Random(args.seed) if args.seed is not None else random.Random()
         self.lock = threading.Lock()
-        self.generation = 0
+        self.started = 0  # sequence number of the latest collection that began
+        self.completed = 0  # sequence number of the latest collection that finished
         self.text = None
         self.energy_j = {d.index: 0.0 for d in devices}
         self.energy_mj_dcgm = {d.index: 0 for d in devices}
@@ -360,6 +361,9 @@ class Collector:
 
     # one collection
     def collect(self):
+        with self.lock:
+            self.started += 1
+            seq = self.started
         self.faults.reload_control_file()
         faults = self.faults.effective()
         now = time.monotonic()
@@ -378,7 +382,7 @@ class Collector:
                                  up=True)
         with self.lock:
             self.text = text
-            self.generation += 1
+            self.completed = seq
 
     def read_device(self, dev, faults, dt):
         rng, p = self.rng, dev.props
@@ -471,13 +475,14 @@ class Collector:
             self.kick.clear()
 
     def trigger_and_wait(self, timeout=5.0):
+        """Wait for a collection that began after this call (so it saw the new faults)."""
         with self.lock:
-            gen = self.generation
+            target = self.started + 1
         self.kick.set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if self.generation > gen:
+                if self.completed >= target:
                     return True
             time.sleep(0.01)
         return False

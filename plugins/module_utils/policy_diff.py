@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 accelmon maintainers
+# MIT License (see LICENSE)
+"""Which targets' effective values a model change moves, from what to what.
+
+The review step before applying a change: diff two FleetModels target by target, leaf by
+leaf of the effective policy, with the winning source on each side.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+
+def policy_diff(old_model, new_model):
+    """Return {"added_targets", "removed_targets", "changed": {target: {leaf: change}}}.
+
+    A change is {"old", "new", "old_source", "new_source"}; a leaf missing on one side
+    (a template added or removed) has None there.
+    """
+    old_names = set(old_model.targets)
+    new_names = set(new_model.targets)
+    changed = {}
+    for name in sorted(old_names & new_names):
+        _, old_trace, _ = old_model.effective(name)
+        _, new_trace, _ = new_model.effective(name)
+        if old_trace is new_trace:
+            continue
+        leaves = {}
+        for leaf in sorted(set(old_trace) | set(new_trace)):
+            before = old_trace.get(leaf)
+            after = new_trace.get(leaf)
+            old_value = before["value"] if before else None
+            new_value = after["value"] if after else None
+            if before is not None and after is not None and old_value == new_value \
+                    and type(old_value) is type(new_value):
+                continue
+            leaves[leaf] = {
+                "old": old_value,
+                "new": new_value,
+                "old_source": before["source"] if before else None,
+                "new_source": after["source"] if after else None,
+            }
+        if leaves:
+            changed[name] = leaves
+    return {
+        "added_targets": sorted(new_names - old_names),
+        "removed_targets": sorted(old_names - new_names),
+        "changed": changed,
+    }

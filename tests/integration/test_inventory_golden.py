@@ -1,0 +1,63 @@
+"""Golden `ansible-inventory --list` output for the example fleets.
+
+Regenerate after an intended change with: UPDATE_GOLDEN=1 make test-integration
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from helpers import ROOT, inventory_list, run, BIN
+
+EXAMPLES = {
+    "spec": "inventory/examples/spec/spec.accelmon.yml",
+    "hybrid": "inventory/examples/hybrid/hybrid.accelmon.yml",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_inventory_list_matches_golden(name):
+    got = inventory_list(EXAMPLES[name], raw=True)
+    golden = os.path.join(ROOT, "tests", "golden", "%s.inventory.json" % name)
+    if os.environ.get("UPDATE_GOLDEN"):
+        with open(golden, "w") as handle:
+            json.dump(got, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+    with open(golden) as handle:
+        want = json.load(handle)
+    assert got == want, "ansible-inventory output changed; if intended, regenerate with UPDATE_GOLDEN=1"
+
+
+def test_spec_outcomes_through_the_cli():
+    hostvars = inventory_list(EXAMPLES["spec"])["_meta"]["hostvars"]
+    trace = hostvars["i-1234567890"]["accelmon_policy_trace"]["alert_rules.HighCPUUsage.thresholds.cpu_percent"]
+    assert (trace["value"], trace["source"]) == (60, "target:i-1234567890")
+    assert [h["value"] for h in trace["history"]] == [90, 90, 95, 70, 60]
+    assert hostvars["stg-gpu-01"]["accelmon_effective_policy"]["alert_rules"]["NodeDown"]["enabled"] is False
+    assert hostvars["ml-onprem-01"]["accelmon_effective_policy"]["checks"]["mount"]["paths"] == ["/data", "/models"]
+
+
+def test_limit_patterns_work_as_operators_expect():
+    out = run([os.path.join(BIN, "ansible"), "-i", EXAMPLES["hybrid"], "--list-hosts",
+               "environment__production:&infrastructure__aws"]).stdout
+    hosts = sorted(line.strip() for line in out.splitlines()[1:])
+    assert hosts == ["i-0a1b2c3d4e5f60002", "i-1234567890"]
+    out = run([os.path.join(BIN, "ansible"), "-i", EXAMPLES["hybrid"], "--list-hosts", "logical__ml_training"]).stdout
+    assert sorted(line.strip() for line in out.splitlines()[1:]) == [
+        "dc1-a01-gpu01", "dc1-a01-gpu02", "i-0a1b2c3d4e5f60002", "i-1234567890"]
+
+
+def test_bad_model_gives_clear_error_without_traceback(tmp_path):
+    (tmp_path / "fleet.yml").write_text('groups:\n  "infrastructure:dc1": {}\ntargets:\n'
+                                        '  gpu01: {primary_group: "logical:a"}\n')
+    source = tmp_path / "bad.accelmon.yml"
+    source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
+    proc = run([os.path.join(BIN, "ansible-inventory"), "-i", str(source), "--list"], check=False,
+               ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "fleet.yml:4" in text and "target gpu01" in text and "Fix:" in text
+    assert "Traceback" not in text
