@@ -17,7 +17,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-DEMO_TARGET ?= i-0a1b2c3d4e5f60001
+DEMO_TARGET ?= i-1234567890
 
 .PHONY: help venv collection-link test test-units test-integration sanity units lint \
         demo bench build clean

@@ -20,12 +20,13 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
     Catalog,
     validate_rule_template,
 )
-from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import FleetModelError
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
+    FleetModelError,
+)
 from ansible_collections.accelmon.monitoring.plugins.module_utils.rule_compiler import (
     GROUP_PREFIX,
     RuleCompileError,
@@ -60,7 +61,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
 
@@ -96,8 +97,8 @@ class ActionModule(ActionBase):
         if not isinstance(rule_templates, dict):
             raise AnsibleActionFail("rule_templates must be a mapping of template name to definition")
         try:
-            return Catalog(dict((name, validate_rule_template(name, spec))
-                                for name, spec in rule_templates.items()))
+            return Catalog({name: validate_rule_template(name, spec)
+                            for name, spec in rule_templates.items()})
         except FleetModelError as exc:
             raise AnsibleActionFail("rule_templates: %s" % exc)
 

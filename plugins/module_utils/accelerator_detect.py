@@ -54,8 +54,10 @@ ACCELERATOR_CLASSES = {
 # counted by class only.
 KNOWN_MODELS = {
     # NVIDIA. Source: NVIDIA open-gpu-kernel-modules README, "Compatible GPUs" table
-    # (product name, device ID), cross-checked with pci-ids; 0x2335 from the real H200
-    # snapshot in ../shared/fixtures/hardware/nvidia-h200-vm (nvidia-smi: "NVIDIA H200").
+    # (product name, device ID) and pci-ids; 0x2335 from the real H200 snapshot in
+    # ../shared/fixtures/hardware/nvidia-h200-vm (nvidia-smi: "NVIDIA H200"). Which IDs
+    # were re-read in their source: tests/fixtures/hardware/README.md. The model string is
+    # informational; counting never depends on this table for NVIDIA.
     ("0x10de", "0x1eb8"): "NVIDIA T4",
     ("0x10de", "0x20b0"): "NVIDIA A100-SXM4-40GB",
     ("0x10de", "0x20b2"): "NVIDIA A100-SXM4-80GB",

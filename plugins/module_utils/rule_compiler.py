@@ -149,24 +149,34 @@ def host_entry(hostvars):
     }
 
 
-def _policy_labels(host, rule, alerting):
-    """alerting.labels < alerting.team < the rule's own labels; reserved labels refused."""
-    labels = {}
-    for source, extra in (("alerting.labels", alerting.get("labels") or {}),
-                          ("alerting.team", {"team": alerting["team"]} if alerting.get("team") else {}),
-                          ("labels", rule.get("labels") or {})):
-        for name, value in extra.items():
-            if not _LABEL_NAME_RE.match(str(name)) or str(name).startswith("__"):
-                raise RuleCompileError("host %s: label name %r in %s is not a valid Prometheus label name"
-                                       % (host, name, source))
-            if name in RESERVED_LABELS:
-                raise RuleCompileError("host %s: label %r in %s is reserved (set by the rule compiler)"
-                                       % (host, name, source))
-            labels[str(name)] = str(value)
-    receiver = alerting.get("receiver")
-    if receiver:
-        labels[RECEIVER_LABEL] = str(receiver)
+def _check_labels(host, source, labels):
+    for name in labels:
+        if not _LABEL_NAME_RE.match(str(name)) or str(name).startswith("__"):
+            raise RuleCompileError("host %s: label name %r in %s is not a valid Prometheus label name"
+                                   % (host, name, source))
+        if name in RESERVED_LABELS:
+            raise RuleCompileError("host %s: label %r in %s is reserved (set by the rule compiler)"
+                                   % (host, name, source))
+
+
+def _alerting_labels(host, alerting):
+    """Routing labels of a host: alerting.labels, then alerting.team, then the receiver."""
+    extra = alerting.get("labels") or {}
+    _check_labels(host, "alerting.labels", extra)
+    labels = {str(k): str(v) for k, v in extra.items()}
+    if alerting.get("team"):
+        labels["team"] = str(alerting["team"])
+    if alerting.get("receiver"):
+        labels[RECEIVER_LABEL] = str(alerting["receiver"])
     return labels
+
+
+def _hashable(value):
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
 
 
 def plan_rules(catalog, hosts):
@@ -175,14 +185,20 @@ def plan_rules(catalog, hosts):
     `catalog` is a policy_catalog.Catalog (or anything with `rule_templates`); `hosts`
     maps inventory hostname -> {"alert_rules": {...}, "alerting": {...}} (an
     `accelmon_effective_policy`, or host_entry() of the host variables).
-    Returns {template name: [RuleSet, ...]} with rule sets sorted by their key.
+    Returns {template name: [RuleSet, ...]} with rule sets sorted by their key (a
+    canonical JSON text of the parameter set, which also feeds the accelmon_policy hash).
+    Label precedence: alerting.labels < alerting.team < the rule's own labels; the
+    compiler's own labels (severity, accelmon_*) cannot be set by a policy.
     """
     templates = catalog.rule_templates
+    defaults = {name: {p: ps["default"] for p, ps in spec["parameters"].items()}
+                for name, spec in templates.items()}
+    durations = set()
     sets = {}
     for host in sorted(hosts):
         entry = hosts[host] or {}
-        alerting = entry.get("alerting") or {}
-        for name, rule in sorted((entry.get("alert_rules") or {}).items()):
+        base_labels = _alerting_labels(host, entry.get("alerting") or {})
+        for name, rule in (entry.get("alert_rules") or {}).items():
             spec = templates.get(name)
             if spec is None:
                 raise RuleCompileError(
@@ -190,20 +206,28 @@ def plan_rules(catalog, hosts):
                     "(model-defined templates are not host variables)" % (host, name))
             if not rule or not rule.get("enabled", True):
                 continue
-            thresholds = {p: ps["default"] for p, ps in spec["parameters"].items()}
+            thresholds = dict(defaults[name])
             thresholds.update(rule.get("thresholds") or {})
+            thresholds = _canonical(thresholds)
             for_ = str(rule.get("for") or spec["for"])
-            duration_seconds(for_)
+            if for_ not in durations:
+                duration_seconds(for_)
+                durations.add(for_)
             severity = str(rule.get("severity") or spec["severity"])
-            labels = _policy_labels(host, rule, alerting)
-            key = json.dumps({"thresholds": _canonical(thresholds), "for": for_, "severity": severity,
-                              "labels": labels}, sort_keys=True, separators=(",", ":"))
+            labels = base_labels
+            if rule.get("labels"):
+                _check_labels(host, "alert_rules.%s.labels" % name, rule["labels"])
+                labels = dict(base_labels)
+                labels.update((str(k), str(v)) for k, v in rule["labels"].items())
+            fast_key = (_hashable(thresholds), for_, severity, tuple(sorted(labels.items())))
             by_key = sets.setdefault(name, {})
-            rule_set = by_key.get(key)
+            rule_set = by_key.get(fast_key)
             if rule_set is None:
-                rule_set = by_key[key] = RuleSet(name, _canonical(thresholds), for_, severity, labels, key)
+                key = json.dumps({"thresholds": thresholds, "for": for_, "severity": severity,
+                                  "labels": labels}, sort_keys=True, separators=(",", ":"))
+                rule_set = by_key[fast_key] = RuleSet(name, thresholds, for_, severity, dict(labels), key)
             rule_set.hosts.append(host)
-    return {name: [by_key[k] for k in sorted(by_key)] for name, by_key in sorted(sets.items())}
+    return {name: sorted(by_key.values(), key=lambda rs: rs.key) for name, by_key in sorted(sets.items())}
 
 
 def render_rule(spec, rule_set):

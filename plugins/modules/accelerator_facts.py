@@ -24,7 +24,7 @@ description:
     A missing, failing or hanging tool never fails the module; it adds a warning instead.
   - The detection rules are described in C(docs/hardware-detection.md) of the collection.
 author:
-  - accelmon maintainers
+  - accelmon maintainers (@accelmon)
 options:
   sysfs_root:
     description:
@@ -46,8 +46,10 @@ attributes:
     description: The module only reads; it runs the same way in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to diff.
   facts:
     support: full
+    description: Everything is returned under RV(ansible_facts).
 notes:
   - Counting never depends on vendor tools; they only add detail.
 seealso:

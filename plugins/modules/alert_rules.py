@@ -24,7 +24,7 @@ description:
     (the policy's Alertmanager receiver), the policy's free labels, and C(accelmon_policy), a stable hash of the
     template and parameter set. Annotations C(summary) and C(description) have the thresholds filled in.
   - Output is deterministic (templates, parameter sets and host names sorted) so a regenerated file diffs cleanly.
-  - With O(dest), the file is written like M(ansible.builtin.template) writes one, through M(ansible.builtin.copy):
+  - With O(dest), the file is written like M(ansible.builtin.template) writes one, through M(ansible.builtin.copy),
     to the task's host (or its C(delegate_to)), checked with O(validate_command) before it replaces the old file,
     with check mode and diff support.
   - See C(docs/alert-rules.md) in the collection for the selector scheme and the metrics each template uses.

@@ -1,0 +1,259 @@
+"""playbooks/render.yml over the hybrid example fleet: every central file, checked.
+
+Runs `ansible-playbook playbooks/render.yml -i inventory/examples/hybrid/hybrid.accelmon.yml
+-e render_dir=TMP` and asserts that the output passes promtool/amtool, that every target in
+file_sd carries instance = its inventory name and the group/provider/environment/team labels
+of its host, and that each job's membership follows the hardware (node: every host; allsmi:
+hosts with accelerators; dcgm: NVIDIA hosts). Needs promtool and amtool (Debian packages
+prometheus and prometheus-alertmanager); without them these tests skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import BIN, ROOT, inventory_list, run  # noqa: E402
+
+HYBRID = os.path.join(ROOT, "inventory", "examples", "hybrid", "hybrid.accelmon.yml")
+PLAYBOOK = os.path.join(ROOT, "playbooks", "render.yml")
+PROMTOOL = shutil.which("promtool")
+AMTOOL = shutil.which("amtool")
+
+pytestmark = pytest.mark.skipif(
+    PROMTOOL is None or AMTOOL is None,
+    reason="promtool/amtool not installed (apt-get install prometheus prometheus-alertmanager)",
+)
+
+
+def render(dest, *extra, check=True):
+    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "-e", f"render_dir={dest}"]
+    for e in extra:
+        args += ["-e", e]
+    return run(args, check=check)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return inventory_list(HYBRID)["_meta"]["hostvars"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("rendered")
+    render(dest)
+    return Path(dest)
+
+
+def file_sd(rendered, job):
+    return json.loads((rendered / "prometheus" / "file_sd" / f"{job}.json").read_text())
+
+
+def by_instance(groups):
+    out = {}
+    for tg in groups:
+        assert len(tg["targets"]) == 1, tg
+        out[tg["labels"]["instance"]] = tg
+    return out
+
+
+def test_output_tree(rendered):
+    names = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*") if p.is_file())
+    assert names == [
+        "alertmanager/alertmanager.yml",
+        "alertmanager/templates/accelmon.tmpl",
+        "prometheus/file_sd/alertmanager.json",
+        "prometheus/file_sd/allsmi.json",
+        "prometheus/file_sd/dcgm.json",
+        "prometheus/file_sd/node.json",
+        "prometheus/file_sd/prometheus.json",
+        "prometheus/prometheus.yml",
+        "prometheus/rules/accelmon.rules.yml",
+    ]
+
+
+def test_promtool_and_amtool_accept_the_output(rendered):
+    for cmd in (
+        [PROMTOOL, "check", "config", str(rendered / "prometheus" / "prometheus.yml")],
+        [PROMTOOL, "check", "rules", str(rendered / "prometheus" / "rules" / "accelmon.rules.yml")],
+        [AMTOOL, "check-config", str(rendered / "alertmanager" / "alertmanager.yml")],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
+    out = subprocess.run([PROMTOOL, "check", "config", str(rendered / "prometheus" / "prometheus.yml")],
+                         capture_output=True, text=True).stdout
+    # promtool saw the rule file through the relative rule_files glob, i.e. the complete config.
+    assert "SUCCESS" in out and "rules found" in out
+
+
+def test_jobs_and_relabeling(rendered):
+    cfg = yaml.safe_load((rendered / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    assert set(jobs) == {"node", "allsmi", "dcgm", "prometheus", "alertmanager"}
+    for name, job in jobs.items():
+        assert job["file_sd_configs"] == [{"files": [f"file_sd/{name}.json"]}]
+        relabel = job["relabel_configs"][0]
+        assert relabel["source_labels"] == ["instance", "__address__"]
+        assert relabel["target_label"] == "instance"
+    assert cfg["rule_files"] == ["rules/*.yml"]
+    assert cfg["alerting"]["alertmanagers"][0]["file_sd_configs"] == [{"files": ["file_sd/alertmanager.json"]}]
+    # no sharding, no HA by default
+    assert "external_labels" not in cfg["global"]
+    assert not any(r.get("action") == "hashmod" for j in jobs.values() for r in j["relabel_configs"])
+
+
+def test_membership_follows_hardware(rendered, fleet):
+    def has_accel(hv):
+        acc = hv.get("accelmon_accelerators") or []
+        return any(a.get("count", 1) > 0 for a in acc)
+
+    def nvidia(hv):
+        return any(str(a.get("vendor", "")).lower() == "nvidia" for a in hv.get("accelmon_accelerators") or [])
+
+    node = set(by_instance(file_sd(rendered, "node")))
+    allsmi = set(by_instance(file_sd(rendered, "allsmi")))
+    dcgm = set(by_instance(file_sd(rendered, "dcgm")))
+    assert node == set(fleet)
+    assert allsmi == {h for h, hv in fleet.items() if has_accel(hv)}
+    assert dcgm == {h for h, hv in fleet.items() if nvidia(hv)}
+    # the example has a CPU-only host, AMD/Gaudi/TPU/NPU hosts and NVIDIA hosts
+    assert "dc1-a01-cpu01" in node - allsmi
+    assert "dc1-a02-mi300-01" in allsmi - dcgm
+    assert "dc1-a01-gpu01" in dcgm
+
+
+def test_labels_per_target(rendered, fleet):
+    ports = {"node": 9100, "allsmi": 9401, "dcgm": 9400}
+    for job, port in ports.items():
+        for name, tg in by_instance(file_sd(rendered, job)).items():
+            hv = fleet[name]
+            labels = tg["labels"]
+            assert labels["instance"] == name
+            assert labels["group"] == hv["accelmon_primary_group"]
+            assert labels["provider"] == hv["accelmon_provider"]
+            envs = [g.split(":", 1)[1] for g in hv["accelmon_groups"] if g.startswith("environment:")]
+            assert labels.get("environment") == (",".join(envs) if envs else None)
+            team = (hv["accelmon_effective_policy"].get("alerting") or {}).get("team")
+            assert labels.get("team") == team
+            address = hv["ansible_host"]
+            if ":" in address:
+                address = f"[{address}]"
+            assert tg["targets"] == [f"{address}:{port}"]
+    # the IPv6 NPU host is bracketed; the registered CPU host has no team
+    assert by_instance(file_sd(rendered, "node"))["dc1-a02-npu-01"]["targets"] == ["[fd00:10::21]:9100"]
+    assert "team" not in by_instance(file_sd(rendered, "node"))["dc1-a01-cpu01"]["labels"]
+
+
+def test_rules_cover_the_fleet(rendered):
+    rules = yaml.safe_load((rendered / "prometheus" / "rules" / "accelmon.rules.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert {"NodeDown", "HighCPUUsage"} <= names
+
+
+def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
+    extra = tmp_path / "am.yml"
+    extra.write_text(yaml.safe_dump({
+        "alertmanager_receivers": [
+            {"name": "default", "webhook_configs": [{"url": "http://127.0.0.1:9/hook"}]},
+            {"name": "oncall-pager", "pagerduty_configs": [{"routing_key": "not-a-real-key"}]},
+            {"name": "ml-mail", "email_configs": [{"to": "ml@example.com"}]},
+            {"name": "chat", "slack_configs": [{"channel": "#alerts"}]},
+            {"name": "genie", "opsgenie_configs": [{"api_key": "not-a-real-key"}]},
+        ],
+        "alertmanager_smtp": {"smarthost": "smtp.example.com:587", "from": "am@example.com"},
+        "alertmanager_slack_api_url": "https://hooks.slack.com/services/T0/B0/X",
+        "alertmanager_escalation_receiver": "oncall-pager",
+        "alertmanager_time_intervals": [{"name": "office", "time_intervals": [
+            {"weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "18:00"}]}]}],
+        "alertmanager_team_routes": {"ml-training": {"receiver": "ml-mail",
+                                                     "severity_receivers": {"critical": "oncall-pager"}}},
+        "alertmanager_severity_routes": {"critical": "genie",
+                                         "warning": {"receiver": "chat", "active_time_intervals": ["office"]}},
+    }))
+    out = tmp_path / "out"
+    render(out, f"@{extra}", "render_prometheus=false")
+    cfg = out / "alertmanager" / "alertmanager.yml"
+
+    def route(*labels):
+        proc = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={cfg}", *labels],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert route("team=ml-training", "severity=critical", "alertname=X") == "oncall-pager"
+    assert route("team=ml-training", "severity=warning", "alertname=X") == "ml-mail"
+    # the policy's receiver (accelmon_receiver label from the rule compiler) routes
+    assert route("accelmon_receiver=oncall-pager", "severity=warning") == "oncall-pager"
+    # a receiver not defined in alertmanager_receivers gets no route (staging-chat)
+    assert route("accelmon_receiver=staging-chat", "severity=warning") == "chat"
+    assert route("severity=critical") == "genie"
+    assert route("alertname=ManyNodesDown", "severity=critical") == "oncall-pager,genie"
+    assert route("severity=info") == "default"
+    data = yaml.safe_load(cfg.read_text())
+    node_down = data["inhibit_rules"][0]
+    assert node_down["source_matchers"] == ['alertname="NodeDown"']
+    assert node_down["equal"] == ["instance"]
+    for name in ("AcceleratorOffline", "NvidiaXidError", "DiskSpaceLow", "CheckRunnerStale"):
+        assert name in node_down["target_matchers"][0]
+    assert data["time_intervals"][0]["name"] == "office"
+    assert data["global"]["smtp_smarthost"] == "smtp.example.com:587"
+
+
+def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
+    extra = tmp_path / "am.yml"
+    extra.write_text(yaml.safe_dump({"alertmanager_receivers": [
+        {"name": "default", "pagerduty_configs": [{"routing_key": "SECRET-ROUTING-KEY-123"}]}]}))
+    proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false")
+    assert "SECRET-ROUTING-KEY-123" not in proc.stdout + proc.stderr
+    assert "SECRET-ROUTING-KEY-123" in (tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text()
+
+
+def test_msteams_needs_alertmanager_026(tmp_path):
+    extra = tmp_path / "am.yml"
+    extra.write_text(yaml.safe_dump({"alertmanager_receivers": [
+        {"name": "default", "msteams_configs": [{"webhook_url": "https://example.webhook.office.com/x"}]}]}))
+    proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false", check=False)
+    assert proc.returncode != 0
+    assert "0.26.0" in proc.stdout and "msteams_configs" in proc.stdout
+    assert not (tmp_path / "out" / "alertmanager" / "alertmanager.yml").exists()
+
+
+def test_sharding_and_ha(tmp_path):
+    out = tmp_path / "out"
+    render(out, "prometheus_shard_count=3", "prometheus_shard_index=2", "prometheus_ha=true",
+           "prometheus_replica_name=prom-a", "render_alertmanager=false",
+           '{"prometheus_remote_write": [{"url": "https://mimir.example.com/api/v1/push"}]}')
+    cfg = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
+    assert cfg["global"]["external_labels"] == {"replica": "prom-a", "shard": "2"}
+    assert cfg["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert cfg["remote_write"] == [{"url": "https://mimir.example.com/api/v1/push"}]
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    for name in ("node", "allsmi", "dcgm"):
+        hashmod = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "hashmod"]
+        keep = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "keep"]
+        assert hashmod == [{"source_labels": ["__address__"], "modulus": 3,
+                            "target_label": "__tmp_accelmon_shard", "action": "hashmod"}]
+        assert keep[0]["regex"] == "2"
+    for name in ("prometheus", "alertmanager"):
+        assert not any(r.get("action") == "hashmod" for r in jobs[name]["relabel_configs"])
+
+
+def test_preflight_refuses_a_bad_shard_index(tmp_path):
+    proc = render(tmp_path / "out", "prometheus_shard_count=2", "prometheus_shard_index=2",
+                  "render_alertmanager=false", check=False)
+    assert proc.returncode != 0
+    assert "prometheus_shard_index (2) must lie in 0..prometheus_shard_count-1" in proc.stdout
+    assert not (tmp_path / "out" / "prometheus").exists()
+
+
+def test_rerender_is_idempotent(rendered):
+    proc = render(rendered)
+    assert "changed=0" in proc.stdout, proc.stdout[-2000:]
