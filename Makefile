@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 DEMO_TARGET ?= i-1234567890
 
-.PHONY: help venv collection-link test test-units test-integration sanity units lint \
+.PHONY: help system-deps venv collection-link test test-units test-integration sanity units lint \
         demo bench build clean
 
 help: ## list targets
@@ -39,8 +39,11 @@ $(COLLECTION_LINK):
 
 collection-link: $(COLLECTION_LINK)
 
-test: venv collection-link ## run every test (unit, integration, sanity, lint, molecule, end-to-end)
-	bash tests/run-all.sh
+system-deps: ## Debian/Ubuntu packages the tests and the lab need (apt, as root or via sudo)
+	bash tests/tools/install_system_deps.sh
+
+test: system-deps venv collection-link ## run every test (lint, sanity, units, molecule, integration)
+	SKIP_STEPS="system-packages $(SKIP_STEPS)" bash tests/run-all.sh
 
 test-units: venv collection-link ## pytest over tests/unit
 	$(BIN)/pytest -q tests/unit

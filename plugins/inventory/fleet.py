@@ -110,6 +110,42 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors 
 SOURCE_SUFFIXES = ("accelmon.yml", "accelmon.yaml")
 
 
+def _variable_setter(inventory):
+    """set_variable for many hosts that share most of their (large) values.
+
+    ansible-core 2.19 wraps the inventory of a plugin in a proxy whose set_variable runs
+    every value through a visitor that copies and tags each node (about 40 microseconds a
+    node: a policy plus its trace is ~1,500 nodes). Hosts share most policy items and trace
+    entries (the engine interns them), so visit each distinct object once and hand the
+    visited copy to the wrapped InventoryData. The result is what the public path produces;
+    without the proxy (older or newer cores, a plain InventoryData) the public path is used.
+    """
+    wrapped = getattr(inventory, "__wrapped__", None)
+    inspector = getattr(inventory, "_inspector", None) if wrapped is not None else None
+    if inspector is None or not callable(getattr(inspector, "visit", None)):
+        return inventory.set_variable
+    memo = {}
+
+    def visit(obj):
+        hit = memo.get(id(obj))
+        if hit is None:
+            hit = memo[id(obj)] = (obj, inspector.visit(obj))  # keeps obj alive: ids stay unique
+        return hit[1]
+
+    def set_variable(host, name, value):
+        if name == "accelmon_policy_trace":
+            value = dict((leaf, visit(entry)) for leaf, entry in value.items())
+        elif name == "accelmon_effective_policy":
+            value = dict((section, visit(items) if section == "alerting" else
+                          dict((key, visit(item)) for key, item in items.items()))
+                         for section, items in value.items())
+        else:
+            value = visit(value)
+        wrapped.set_variable(host, name, value)
+
+    return set_variable
+
+
 def populate(inventory, model, with_trace=True):
     """Create namespace and model groups, link children, then add hosts and variables.
 
@@ -132,6 +168,7 @@ def populate(inventory, model, with_trace=True):
         parent = group.parent or group.namespace
         inventory.add_child(names[parent], names[path])
     hosts = []
+    set_variable = _variable_setter(inventory)
     for name, host_vars in prepared:
         target = model.targets[name]
         host = inventory.add_host(name, group=names[target.primary_group])
@@ -140,7 +177,7 @@ def populate(inventory, model, with_trace=True):
         for key, value in host_vars.items():
             if key == "accelmon_policy_trace" and not with_trace:
                 continue
-            inventory.set_variable(host, key, value)
+            set_variable(host, key, value)
         hosts.append(host)
     return hosts
 

@@ -1,5 +1,4 @@
-# -*- coding: utf-8 -*-
-# Copyright: accelmon maintainers
+# Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 """Alertmanager v2 silence API: pure helpers plus a thin HTTP client.
 
@@ -39,9 +38,7 @@ _DURATION_UNITS = {
     "w": 604800,
     "y": 31536000,
 }
-_TIME_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([Zz]|[+-]\d{2}:?\d{2})?$"
-)
+_TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*([Zz]|[+-]\d{2}:?\d{2})?$")
 LIVE_STATES = ("active", "pending")
 
 
@@ -65,18 +62,14 @@ def parse_matcher(spec):
     else:
         match = _MATCHER_RE.match(str(spec))
         if not match:
-            raise AlertmanagerAPIError(
-                f'matcher {spec!r} is not of the form name="value" (operators =, !=, =~, !~)'
-            )
+            raise AlertmanagerAPIError(f'matcher {spec!r} is not of the form name="value" (operators =, !=, =~, !~)')
         name, op, value = match.groups()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         is_regex = op in ("=~", "!~")
         is_equal = op in ("=", "=~")
     if not _LABEL_RE.match(name):
-        raise AlertmanagerAPIError(
-            f"matcher label name {name!r} is not a valid Prometheus label name"
-        )
+        raise AlertmanagerAPIError(f"matcher label name {name!r} is not a valid Prometheus label name")
     return {"name": name, "value": value, "isRegex": is_regex, "isEqual": is_equal}
 
 
@@ -119,9 +112,7 @@ def parse_duration(value):
                 seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
                 pos = match.end()
             if pos != len(text) or not text:
-                raise AlertmanagerAPIError(
-                    f"duration {value!r} is not a duration such as 90s, 30m, 2h or 1h30m"
-                )
+                raise AlertmanagerAPIError(f"duration {value!r} is not a duration such as 90s, 30m, 2h or 1h30m")
     if seconds < 0:
         raise AlertmanagerAPIError(f"duration {value!r} is negative")
     return seconds
@@ -145,9 +136,7 @@ def parse_time(value):
     if tz and tz not in ("Z", "z"):
         sign = 1 if tz[0] == "+" else -1
         digits = tz[1:].replace(":", "")
-        offset = sign * datetime.timedelta(
-            hours=int(digits[:2]), minutes=int(digits[2:])
-        )
+        offset = sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
     dt = datetime.datetime(
         int(year),
         int(month),
@@ -184,9 +173,7 @@ def silence_window(now, starts_at=None, ends_at=None, duration=None):
             f"the silence would end ({format_time(end)}) before it starts ({format_time(start)})"
         )
     if end <= now:
-        raise AlertmanagerAPIError(
-            f"the silence would end in the past ({format_time(end)})"
-        )
+        raise AlertmanagerAPIError(f"the silence would end in the past ({format_time(end)})")
     return start, end
 
 
@@ -208,9 +195,7 @@ def build_silence(matchers, start, end, created_by, comment, silence_id=None):
     return body
 
 
-def find_equal_silence(
-    silences, matchers, created_by, comment, start, end, now, tolerance=300.0
-):
+def find_equal_silence(silences, matchers, created_by, comment, start, end, now, tolerance=300.0):
     """(silence, up_to_date) for the live silence with the same matchers, author and comment.
 
     up_to_date is True when its end (and, for a pending one, its start) lies within
@@ -233,18 +218,12 @@ def find_equal_silence(
     best = candidates[0]
     end_ok = abs((parse_time(best["endsAt"]) - end).total_seconds()) <= tolerance
     start_ok = True
-    if (best.get("status") or {}).get(
-        "state"
-    ) == "pending" or start > now + datetime.timedelta(seconds=tolerance):
-        start_ok = (
-            abs((parse_time(best["startsAt"]) - start).total_seconds()) <= tolerance
-        )
+    if (best.get("status") or {}).get("state") == "pending" or start > now + datetime.timedelta(seconds=tolerance):
+        start_ok = abs((parse_time(best["startsAt"]) - start).total_seconds()) <= tolerance
     return best, end_ok and start_ok
 
 
-def select_for_expiry(
-    silences, silence_id=None, matchers=None, created_by=None, comment=None
-):
+def select_for_expiry(silences, silence_id=None, matchers=None, created_by=None, comment=None):
     """Live silences to expire: the one with silence_id, or every one whose matchers equal
     `matchers` (and whose author / comment equal the given ones, when given)."""
     out = []
@@ -255,9 +234,7 @@ def select_for_expiry(
             if s.get("id") == silence_id:
                 out.append(s)
             continue
-        if matchers is not None and not matchers_equal(
-            s.get("matchers") or [], matchers
-        ):
+        if matchers is not None and not matchers_equal(s.get("matchers") or [], matchers):
             continue
         if created_by is not None and s.get("createdBy") != created_by:
             continue
@@ -326,13 +303,9 @@ class AlertmanagerClient:
                 ValueError,
             ):  # pragma: no cover - best effort
                 detail = ""
-            raise AlertmanagerAPIError(
-                f"{method} {url}: HTTP {exc.code} {detail or exc.reason}"
-            )
+            raise AlertmanagerAPIError(f"{method} {url}: HTTP {exc.code} {detail or exc.reason}")
         except URLError as exc:
-            raise AlertmanagerAPIError(
-                f"{method} {url}: {exc.reason} (is Alertmanager running at {self.base}?)"
-            )
+            raise AlertmanagerAPIError(f"{method} {url}: {exc.reason} (is Alertmanager running at {self.base}?)")
         except (OSError, ValueError) as exc:  # socket timeouts, bad URLs
             raise AlertmanagerAPIError(f"{method} {url}: {exc}")
         if not raw:
@@ -340,9 +313,7 @@ class AlertmanagerClient:
         try:
             return json.loads(raw)
         except ValueError:
-            raise AlertmanagerAPIError(
-                f"{method} {url}: answer is not JSON: {raw[:200]!r}"
-            )
+            raise AlertmanagerAPIError(f"{method} {url}: answer is not JSON: {raw[:200]!r}")
 
     def list_silences(self):
         return self._request("GET", "/api/v2/silences") or []
@@ -350,9 +321,7 @@ class AlertmanagerClient:
     def create_silence(self, body):
         answer = self._request("POST", "/api/v2/silences", body) or {}
         if "silenceID" not in answer:
-            raise AlertmanagerAPIError(
-                f"POST /api/v2/silences returned no silenceID: {answer!r}"
-            )
+            raise AlertmanagerAPIError(f"POST /api/v2/silences returned no silenceID: {answer!r}")
         return answer["silenceID"]
 
     def expire_silence(self, silence_id):

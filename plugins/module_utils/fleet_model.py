@@ -20,6 +20,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog
     validate_rule_template,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_engine import (
+    Interner,
     PolicyState,
     Source,
     _suggest,
@@ -125,6 +126,7 @@ class FleetModel:
         self.strict = strict
         self._group_states = {}
         self._base = None
+        self._interner = Interner()
 
     # -- membership ----------------------------------------------------------------
 
@@ -175,11 +177,11 @@ class FleetModel:
         if target.contributions:
             state = state.copy()
             state.apply(Source("target:%s" % name, target.contributions))
-            result = state.result()
+            result = state.result(self._interner)
         else:
             result = state.result_cache
             if result is None:
-                result = state.result()
+                result = state.result(self._interner)
                 state.result_cache = result
         if self.strict and result[2]:
             first = result[2][0]

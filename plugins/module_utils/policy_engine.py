@@ -292,7 +292,7 @@ class Source:
 class PolicyState:
     """Accumulated values plus per-leaf history; cheap to copy for caching."""
 
-    __slots__ = ("values", "history", "conflicts", "tier", "tier_leaves", "defaults", "result_cache")
+    __slots__ = ("values", "history", "conflicts", "tier", "tier_leaves", "defaults", "result_cache", "_owned")
 
     def __init__(self, defaults, values, history, conflicts=None):
         self.defaults = defaults
@@ -302,6 +302,7 @@ class PolicyState:
         self.tier = None
         self.tier_leaves = {}
         self.result_cache = None
+        self._owned = set()  # item prefixes this state copied (copy-on-write)
 
     @classmethod
     def initial(cls, catalog):
@@ -313,10 +314,19 @@ class PolicyState:
         return cls(defaults, copy.deepcopy(defaults), history)
 
     def copy(self):
-        clone = PolicyState(self.defaults, copy.deepcopy(self.values),
-                            dict((k, list(v)) for k, v in self.history.items()),
-                            list(self.conflicts))
-        return clone
+        # History lists are shared copy-on-write (_record never mutates one), so states
+        # that share a prefix share its lists and the trace entries built from them.
+        # Items are shared the same way: a state copies an item before changing it.
+        values = dict((section, dict(items) if section != "alerting" else items)
+                      for section, items in self.values.items())
+        return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts))
+
+    def _own(self, prefix):
+        """The item at prefix, copied first if it may be shared with another state."""
+        if prefix not in self._owned:
+            _set(self.values, prefix, copy.deepcopy(_get(self.values, prefix)))
+            self._owned.add(prefix)
+        return _get(self.values, prefix)
 
     # -- applying -------------------------------------------------------------------
 
@@ -328,7 +338,7 @@ class PolicyState:
             self._apply_one(source, contribution)
 
     def _record(self, path, entry):
-        self.history.setdefault(path, []).append(entry)
+        self.history[path] = self.history.get(path, []) + [entry]
 
     def _apply_one(self, source, contribution):
         prefix = contribution.prefix
@@ -339,6 +349,7 @@ class PolicyState:
         if strategy == "override":
             item = _get(self.values, prefix)
             fresh = copy.deepcopy(_get(self.defaults, prefix))
+            self._owned.add(prefix)
             given = set(path for path, _ in iter_leaves(contribution.values))
             for path, value in iter_leaves(item):
                 if path not in given and _get_default(fresh, path) is _MISSING:
@@ -349,7 +360,7 @@ class PolicyState:
                     self._record(prefix + path, {"source": DEFAULT_SOURCE, "strategy": "reset",
                                                  "value": copy.deepcopy(value), "reset_by": name})
             _set(self.values, prefix, fresh)
-        item = _get(self.values, prefix)
+        item = self._own(prefix)
         for path, value in iter_leaves(contribution.values):
             if value == {}:
                 continue
@@ -392,9 +403,15 @@ class PolicyState:
 
     # -- results --------------------------------------------------------------------
 
-    def result(self):
-        """Return (effective_policy, trace, conflicts) as plain data."""
-        policy = self.values
+    def result(self, interner=None):
+        """Return (effective_policy, trace, conflicts) as plain data.
+
+        With an Interner, equal policy items and trace entries of many targets are one
+        object each (a fleet of thousands shares most of them), which keeps memory and
+        downstream serialization proportional to distinct values, not to targets.
+        """
+        interner = interner or Interner()
+        policy = interner.policy(self.values)
         conflicts_by_path = {}
         for conflict in self.conflicts:
             conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
@@ -402,12 +419,55 @@ class PolicyState:
         for path, value in iter_leaves(policy):
             dotted = ".".join(path)
             history = self.history.get(path) or []
-            entry = {"value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
-                     "history": history}
             if dotted in conflicts_by_path:
-                entry["conflicts"] = conflicts_by_path[dotted]
+                entry = {"value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                         "history": history, "conflicts": conflicts_by_path[dotted]}
+            else:
+                entry = interner.entry(dotted, history, value)
             trace[dotted] = entry
         return policy, trace, list(self.conflicts)
+
+
+class Interner:
+    """Shares equal policy items and trace entries between the results of one model."""
+
+    __slots__ = ("_items", "_entries")
+
+    def __init__(self):
+        self._items = {}
+        self._entries = {}
+
+    def _item(self, item):
+        # Unchanged items are the very objects of the base state: identity first.
+        known = self._items.get(id(item))
+        if known is not None and known[0] is item:
+            return known[1]
+        key = json.dumps(item, sort_keys=True, default=str)
+        shared = self._items.get(key)
+        if shared is None:
+            shared = self._items[key] = item
+        self._items[id(item)] = (item, shared)  # holds item: its id is not reused
+        return shared
+
+    def policy(self, values):
+        out = {}
+        for section, content in values.items():
+            if section == "alerting":
+                out[section] = self._item(content)
+            else:
+                out[section] = dict((name, self._item(item)) for name, item in content.items())
+        return out
+
+    def entry(self, dotted, history, value):
+        # Equal history (the same list object: lists are shared copy-on-write) means an
+        # equal value; the cached entry keeps the list alive, so its id is not reused.
+        key = (dotted, id(history))
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = {
+                "value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                "history": history}
+        return entry
 
 
 _MISSING = object()

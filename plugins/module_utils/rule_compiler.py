@@ -380,16 +380,17 @@ def generate_tests(plan, rule_files, evaluation_interval=_TEST_INTERVAL):
         if not rule_sets:
             continue
         reps = [(rs, rs.hosts[0], float(rs.thresholds[param])) for rs in rule_sets]
+        thresholds = [rep[2] for rep in reps]
         seen = set()
-        for _rs, _host, threshold in reps:
-            others = [t for _, _, t in reps if t != threshold]
+        for threshold in thresholds:
+            others = [t for t in thresholds if t != threshold]
             for above in (True, False):
                 value = _probe_value(threshold, direction, upper, others, above)
                 if value is None or value in seen:
                     continue
                 seen.add(value)
                 series, alerts = [], []
-                minutes = max(_eval_minutes(ors.for_) for ors, _, _ in reps)
+                minutes = max(_eval_minutes(rep[0].for_) for rep in reps)
                 for ors, ohost, othreshold in reps:
                     s, labels = builder(ohost, value, minutes + 5)
                     series.extend(s)
@@ -421,8 +422,8 @@ def _offline_tests(rule_set, evaluation_interval):
     labels.update(rule_set.rule_labels())
     exp = [{"exp_labels": dict(sorted(labels.items()))}]
     out = []
-    for up_values, expect, what in (("1x30", exp, "fires while up == 1"),
-                                   ("1x9 0x21", [], "stays quiet while up == 0")):
+    cases = (("1x30", exp, "fires while up == 1"), ("1x9 0x21", [], "stays quiet while up == 0"))
+    for up_values, expect, what in cases:
         out.append({
             "name": "AcceleratorOffline: device of %s vanishes, %s" % (host, what),
             "interval": evaluation_interval,

@@ -1,4 +1,5 @@
-# -*- coding: utf-8 -*-
+#!/usr/bin/python
+# ruff: noqa: EXE001 -- ansible-test wants this shebang on a non-executable module
 # Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 
@@ -29,7 +30,7 @@ description:
     with check mode and diff support.
   - See C(docs/alert-rules.md) in the collection for the selector scheme and the metrics each template uses.
 author:
-  - accelmon maintainers
+  - accelmon maintainers (@accelmon)
 options:
   hosts:
     description:
@@ -82,16 +83,23 @@ options:
     default: true
 attributes:
   action:
+    description: Runs as an action plugin on the controller; only the file transfer touches the target.
     support: full
   async:
+    description: Cannot run asynchronously.
     support: none
   bypass_host_loop:
+    description: Runs once per host of the play; use C(run_once) to write one file.
     support: none
   check_mode:
+    description: Compiles and reports whether the file would change, writes nothing.
     support: full
   diff_mode:
+    description: Shows the difference to the current rule file.
     support: full
   platform:
+    description: Target hosts the rule file can be written to.
+    support: full
     platforms: posix
 notes:
   - Run it once per Prometheus server (C(run_once) or a play on the Prometheus hosts); it reads the variables of the

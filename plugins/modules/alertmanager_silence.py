@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
-# Copyright: accelmon maintainers
+# ruff: noqa: EXE001 -- ansible-test wants this shebang on a non-executable module
+# Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -20,9 +20,9 @@ description:
     stack up duplicates. When one exists with a different window it is updated.
   - With O(state=absent) it expires the silence O(silence_id), or every live silence whose matchers equal
     O(matchers) (narrowed by O(created_by) and O(comment) when given).
-  - Runs wherever the task runs; usually C(delegate_to: localhost) or on the monitoring host.
+  - Runs wherever the task runs; usually with C(delegate_to=localhost) or on the monitoring host.
 author:
-  - accelmon maintainers
+  - accelmon maintainers (@accelmon)
 options:
   url:
     description: Base URL of Alertmanager (with its path prefix, if any).
@@ -88,11 +88,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads the existing silences and reports what would change; creates and expires nothing.
+    description: Reads the existing silences and reports what would change; creates and expires nothing.
   diff_mode:
     support: none
+    description: Results say what was created, updated or expired.
   platform:
+    support: full
     platforms: posix
+    description: Runs anywhere Python can reach the Alertmanager API.
 notes:
   - Times are compared in UTC. Alertmanager sets the start of a silence that starts in the past to the moment it
     receives it.
@@ -168,10 +171,10 @@ expired:
   sample: [1f0c4b5e-7a93-4a7f-9f3e-2b8d8c1e2a6f]
 """
 
-import datetime
+import datetime  # noqa: E402 - after the documentation, as Ansible modules are laid out
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_api import (
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_api import (  # noqa: E402
     UTC,
     AlertmanagerAPIError,
     AlertmanagerClient,
@@ -188,9 +191,7 @@ def run_module(module, client, now):
     p = module.params
     if p["state"] == "present":
         if not p["comment"]:
-            raise AlertmanagerAPIError(
-                "comment is required to create a silence (Alertmanager refuses one without)"
-            )
+            raise AlertmanagerAPIError("comment is required to create a silence (Alertmanager refuses one without)")
         created_by = p["created_by"] or "ansible"
         matchers = normalize_matchers(p["matchers"] or [])
         start, end = silence_window(now, p["starts_at"], p["ends_at"], p["duration"])
@@ -210,10 +211,7 @@ def run_module(module, client, now):
                 "changed": False,
                 "action": "unchanged",
                 "silence_id": existing["id"],
-                "silence": {
-                    k: existing.get(k)
-                    for k in ("matchers", "startsAt", "endsAt", "createdBy", "comment")
-                },
+                "silence": {k: existing.get(k) for k in ("matchers", "startsAt", "endsAt", "createdBy", "comment")},
             }
         body = build_silence(
             matchers,

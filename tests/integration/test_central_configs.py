@@ -28,7 +28,6 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
@@ -126,8 +125,9 @@ def free_port():
 
 def http(url, method="GET", data=None, timeout=5):
     body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, method=method,
-                                 headers={"Content-Type": "application/json"} if body else {})
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/json"} if body else {}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         raw = resp.read()
         return resp.status, (json.loads(raw) if raw and raw[:1] in b"[{" else raw.decode())
@@ -184,8 +184,18 @@ class Lab:
         return path
 
     def render(self):
-        run([os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "render.yml"),
-             "-i", str(self.inventory), "-e", f"render_dir={self.render_dir}", "-e", f"@{self.extra_file()}"])
+        run(
+            [
+                os.path.join(BIN, "ansible-playbook"),
+                os.path.join(ROOT, "playbooks", "render.yml"),
+                "-i",
+                str(self.inventory),
+                "-e",
+                f"render_dir={self.render_dir}",
+                "-e",
+                f"@{self.extra_file()}",
+            ]
+        )
 
     def write(self, what, check=True, **more):
         """Run the role's render.yml task file into the live config dir (validate + reload)."""
@@ -199,20 +209,40 @@ class Lab:
             alertmanager_reload_method="http",
             **more,
         )
-        return run([os.path.join(BIN, "ansible-playbook"), str(playbook), "-i", str(self.inventory),
-                    "-e", f"@{extra}"], check=check)
+        return run(
+            [os.path.join(BIN, "ansible-playbook"), str(playbook), "-i", str(self.inventory), "-e", f"@{extra}"],
+            check=check,
+        )
 
     def start(self):
-        self.procs.append(subprocess.Popen(
-            [PROMETHEUS, f"--config.file={self.render_dir / 'prometheus' / 'prometheus.yml'}",
-             f"--storage.tsdb.path={self.base / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.prom_port}",
-             "--web.enable-lifecycle", "--log.level=warn"],
-            stdout=open(self.base / "prometheus.log", "w"), stderr=subprocess.STDOUT))
-        self.procs.append(subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={self.render_dir / 'alertmanager' / 'alertmanager.yml'}",
-             f"--storage.path={self.base / 'am'}", f"--web.listen-address=127.0.0.1:{self.am_port}",
-             "--cluster.listen-address=", "--log.level=warn"],
-            stdout=open(self.base / "alertmanager.log", "w"), stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={self.render_dir / 'prometheus' / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.base / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.prom_port}",
+                    "--web.enable-lifecycle",
+                    "--log.level=warn",
+                ],
+                stdout=open(self.base / "prometheus.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    ALERTMANAGER,
+                    f"--config.file={self.render_dir / 'alertmanager' / 'alertmanager.yml'}",
+                    f"--storage.path={self.base / 'am'}",
+                    f"--web.listen-address=127.0.0.1:{self.am_port}",
+                    "--cluster.listen-address=",
+                    "--log.level=warn",
+                ],
+                stdout=open(self.base / "alertmanager.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         wait_ready(self.prom_url + "/-/ready", self.procs[0], "prometheus")
         wait_ready(self.am_url + "/-/ready", self.procs[1], "alertmanager")
 
@@ -296,8 +326,11 @@ def test_alertmanager_loads_the_rendered_config(lab):
 def test_bad_prometheus_config_never_replaces_the_good_one(lab):
     path = lab.render_dir / "prometheus" / "prometheus.yml"
     before = path.read_bytes()
-    bad_job = {"job_name": "broken", "static_configs": [{"targets": ["127.0.0.1:1"]}],
-               "relabel_configs": [{"source_labels": ["__address__"], "regex": "(unclosed", "target_label": "x"}]}
+    bad_job = {
+        "job_name": "broken",
+        "static_configs": [{"targets": ["127.0.0.1:1"]}],
+        "relabel_configs": [{"source_labels": ["__address__"], "regex": "(unclosed", "target_label": "x"}],
+    }
     proc = lab.write("prometheus", check=False, prometheus_extra_scrape_configs=[bad_job])
     assert proc.returncode != 0
     assert "failed to validate" in proc.stdout and "missing closing )" in proc.stdout, proc.stdout[-3000:]
@@ -312,15 +345,16 @@ def test_bad_prometheus_config_never_replaces_the_good_one(lab):
 
 def test_bad_rule_file_is_refused(lab, tmp_path):
     bad = tmp_path / "extra.rules.yml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         groups:
           - name: broken
             rules:
               - alert: Broken
                 expr: sum(rate(x[5m]) >
-        """))
-    proc = lab.write("prometheus", check=False, prometheus_rule_files=[str(bad)],
-                     prometheus_alert_rules_compile=False)
+        """)
+    )
+    proc = lab.write("prometheus", check=False, prometheus_rule_files=[str(bad)], prometheus_alert_rules_compile=False)
     assert proc.returncode != 0
     assert not (lab.render_dir / "prometheus" / "rules" / "extra.rules.yml").exists()
     assert lab.reload_ok()
@@ -359,9 +393,11 @@ def test_bad_notification_template_is_refused(lab, tmp_path):
 
 def test_good_alertmanager_change_is_applied_by_reload(lab):
     receivers = lab.extra["alertmanager_receivers"] + [
-        {"name": "team-hook", "webhook_configs": [{"url": "http://127.0.0.1:9/team"}]}]
-    proc = lab.write("alertmanager", alertmanager_receivers=receivers,
-                     alertmanager_team_routes={"gpu-team": "team-hook"})
+        {"name": "team-hook", "webhook_configs": [{"url": "http://127.0.0.1:9/team"}]}
+    ]
+    proc = lab.write(
+        "alertmanager", alertmanager_receivers=receivers, alertmanager_team_routes={"gpu-team": "team-hook"}
+    )
     assert "Reload alertmanager over HTTP" in proc.stdout
     cfg = lab.am_config()
     assert "team-hook" in {r["name"] for r in cfg["receivers"]}
@@ -382,8 +418,18 @@ def module_run(lab, tmp_path, check_mode=False, **args):
     env = ansible_env()
     env["PYTHONPATH"] = os.path.join(ROOT, ".build", "collections")
     proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.accelmon.monitoring.plugins.modules.alertmanager_silence",
-         str(path)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "ansible_collections.accelmon.monitoring.plugins.modules.alertmanager_silence",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     return json.loads(proc.stdout)
 
 
@@ -395,8 +441,18 @@ def run_silence_playbook(lab, tmp_path):
     playbook = tmp_path / "silence.yml"
     playbook.write_text(SILENCE_PLAYBOOK)
     result = tmp_path / f"result-{time.monotonic_ns()}.json"
-    run([os.path.join(BIN, "ansible-playbook"), str(playbook), "-i", "localhost,",
-         "-e", f"am_url={lab.am_url}", "-e", f"result_file={result}"])
+    run(
+        [
+            os.path.join(BIN, "ansible-playbook"),
+            str(playbook),
+            "-i",
+            "localhost,",
+            "-e",
+            f"am_url={lab.am_url}",
+            "-e",
+            f"result_file={result}",
+        ]
+    )
     return json.loads(result.read_text())
 
 
@@ -409,12 +465,19 @@ def test_silence_create_is_idempotent(lab, tmp_path):
     mine = [s for s in live_silences(lab) if s["comment"] == "driver upgrade"]
     assert [s["id"] for s in mine] == [first["silence_id"]]
     assert {(m["name"], m["value"], m["isRegex"]) for m in mine[0]["matchers"]} == {
-        ("instance", "lab-gpu-01", False), ("alertname", "Accelerator.*", True)}
+        ("instance", "lab-gpu-01", False),
+        ("alertname", "Accelerator.*", True),
+    }
     assert mine[0]["createdBy"] == "ansible"
 
     # a longer window is an update of the same silence, not a second one
-    longer = module_run(lab, tmp_path, matchers=['alertname=~"Accelerator.*"', 'instance="lab-gpu-01"'],
-                        duration="4h", comment="driver upgrade")
+    longer = module_run(
+        lab,
+        tmp_path,
+        matchers=['alertname=~"Accelerator.*"', 'instance="lab-gpu-01"'],
+        duration="4h",
+        comment="driver upgrade",
+    )
     assert longer["changed"] and longer["action"] == "updated"
     assert len([s for s in live_silences(lab) if s["comment"] == "driver upgrade"]) == 1
 
@@ -427,19 +490,39 @@ def test_silence_create_is_idempotent(lab, tmp_path):
 
 
 def test_silence_check_mode_and_expire_by_matchers(lab, tmp_path):
-    planned = module_run(lab, tmp_path, check_mode=True, matchers=['instance="lab-cpu-01"'],
-                         starts_at="2099-01-01T00:00:00Z", ends_at="2099-01-01T04:00:00Z", comment="rack work")
+    planned = module_run(
+        lab,
+        tmp_path,
+        check_mode=True,
+        matchers=['instance="lab-cpu-01"'],
+        starts_at="2099-01-01T00:00:00Z",
+        ends_at="2099-01-01T04:00:00Z",
+        comment="rack work",
+    )
     assert planned["changed"] and planned["action"] == "created" and planned["silence_id"] is None
     assert not [s for s in live_silences(lab) if s["comment"] == "rack work"]
 
-    made = module_run(lab, tmp_path, matchers=['instance="lab-cpu-01"'], starts_at="2099-01-01T00:00:00Z",
-                      ends_at="2099-01-01T04:00:00Z", comment="rack work", created_by="ops")
+    made = module_run(
+        lab,
+        tmp_path,
+        matchers=['instance="lab-cpu-01"'],
+        starts_at="2099-01-01T00:00:00Z",
+        ends_at="2099-01-01T04:00:00Z",
+        comment="rack work",
+        created_by="ops",
+    )
     assert made["changed"]
     pending = [s for s in live_silences(lab) if s["comment"] == "rack work"]
     assert len(pending) == 1 and pending[0]["status"]["state"] == "pending"
-    same = module_run(lab, tmp_path, matchers=[{"name": "instance", "value": "lab-cpu-01"}],
-                      starts_at="2099-01-01T01:00:00+01:00", ends_at="2099-01-01T05:00:00+01:00",
-                      comment="rack work", created_by="ops")
+    same = module_run(
+        lab,
+        tmp_path,
+        matchers=[{"name": "instance", "value": "lab-cpu-01"}],
+        starts_at="2099-01-01T01:00:00+01:00",
+        ends_at="2099-01-01T05:00:00+01:00",
+        comment="rack work",
+        created_by="ops",
+    )
     assert not same["changed"] and same["silence_id"] == made["silence_id"]
 
     other_author = module_run(lab, tmp_path, state="absent", matchers=['instance="lab-cpu-01"'], created_by="bob")
@@ -454,7 +537,8 @@ def test_silence_check_mode_and_expire_by_matchers(lab, tmp_path):
 
 def test_silence_errors_are_readable(lab, tmp_path):
     bad = module_run(lab, tmp_path, matchers=["instance"], duration="1h", comment="x")
-    assert bad["failed"] and "name=\"value\"" in bad["msg"]
-    down = module_run(lab, tmp_path, url=f"http://127.0.0.1:{free_port()}", matchers=['a="b"'],
-                      duration="1h", comment="x")
+    assert bad["failed"] and 'name="value"' in bad["msg"]
+    down = module_run(
+        lab, tmp_path, url=f"http://127.0.0.1:{free_port()}", matchers=['a="b"'], duration="1h", comment="x"
+    )
     assert down["failed"] and "is Alertmanager running" in down["msg"]

@@ -88,8 +88,9 @@ def test_promtool_and_amtool_accept_the_output(rendered):
     ):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
-    out = subprocess.run([PROMTOOL, "check", "config", str(rendered / "prometheus" / "prometheus.yml")],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [PROMTOOL, "check", "config", str(rendered / "prometheus" / "prometheus.yml")], capture_output=True, text=True
+    ).stdout
     # promtool saw the rule file through the relative rule_files glob, i.e. the complete config.
     assert "SUCCESS" in out and "rules found" in out
 
@@ -160,31 +161,45 @@ def test_rules_cover_the_fleet(rendered):
 
 def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
     extra = tmp_path / "am.yml"
-    extra.write_text(yaml.safe_dump({
-        "alertmanager_receivers": [
-            {"name": "default", "webhook_configs": [{"url": "http://127.0.0.1:9/hook"}]},
-            {"name": "oncall-pager", "pagerduty_configs": [{"routing_key": "not-a-real-key"}]},
-            {"name": "ml-mail", "email_configs": [{"to": "ml@example.com"}]},
-            {"name": "chat", "slack_configs": [{"channel": "#alerts"}]},
-            {"name": "genie", "opsgenie_configs": [{"api_key": "not-a-real-key"}]},
-        ],
-        "alertmanager_smtp": {"smarthost": "smtp.example.com:587", "from": "am@example.com"},
-        "alertmanager_slack_api_url": "https://hooks.slack.com/services/T0/B0/X",
-        "alertmanager_escalation_receiver": "oncall-pager",
-        "alertmanager_time_intervals": [{"name": "office", "time_intervals": [
-            {"weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "18:00"}]}]}],
-        "alertmanager_team_routes": {"ml-training": {"receiver": "ml-mail",
-                                                     "severity_receivers": {"critical": "oncall-pager"}}},
-        "alertmanager_severity_routes": {"critical": "genie",
-                                         "warning": {"receiver": "chat", "active_time_intervals": ["office"]}},
-    }))
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "alertmanager_receivers": [
+                    {"name": "default", "webhook_configs": [{"url": "http://127.0.0.1:9/hook"}]},
+                    {"name": "oncall-pager", "pagerduty_configs": [{"routing_key": "not-a-real-key"}]},
+                    {"name": "ml-mail", "email_configs": [{"to": "ml@example.com"}]},
+                    {"name": "chat", "slack_configs": [{"channel": "#alerts"}]},
+                    {"name": "genie", "opsgenie_configs": [{"api_key": "not-a-real-key"}]},
+                ],
+                "alertmanager_smtp": {"smarthost": "smtp.example.com:587", "from": "am@example.com"},
+                "alertmanager_slack_api_url": "https://hooks.slack.com/services/T0/B0/X",
+                "alertmanager_escalation_receiver": "oncall-pager",
+                "alertmanager_time_intervals": [
+                    {
+                        "name": "office",
+                        "time_intervals": [
+                            {"weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "18:00"}]}
+                        ],
+                    }
+                ],
+                "alertmanager_team_routes": {
+                    "ml-training": {"receiver": "ml-mail", "severity_receivers": {"critical": "oncall-pager"}}
+                },
+                "alertmanager_severity_routes": {
+                    "critical": "genie",
+                    "warning": {"receiver": "chat", "active_time_intervals": ["office"]},
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
     render(out, f"@{extra}", "render_prometheus=false")
     cfg = out / "alertmanager" / "alertmanager.yml"
 
     def route(*labels):
-        proc = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={cfg}", *labels],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [AMTOOL, "config", "routes", "test", f"--config.file={cfg}", *labels], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 
@@ -209,8 +224,15 @@ def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
 
 def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
     extra = tmp_path / "am.yml"
-    extra.write_text(yaml.safe_dump({"alertmanager_receivers": [
-        {"name": "default", "pagerduty_configs": [{"routing_key": "SECRET-ROUTING-KEY-123"}]}]}))
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "alertmanager_receivers": [
+                    {"name": "default", "pagerduty_configs": [{"routing_key": "SECRET-ROUTING-KEY-123"}]}
+                ]
+            }
+        )
+    )
     proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false")
     assert "SECRET-ROUTING-KEY-123" not in proc.stdout + proc.stderr
     assert "SECRET-ROUTING-KEY-123" in (tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text()
@@ -218,8 +240,15 @@ def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
 
 def test_msteams_needs_alertmanager_026(tmp_path):
     extra = tmp_path / "am.yml"
-    extra.write_text(yaml.safe_dump({"alertmanager_receivers": [
-        {"name": "default", "msteams_configs": [{"webhook_url": "https://example.webhook.office.com/x"}]}]}))
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "alertmanager_receivers": [
+                    {"name": "default", "msteams_configs": [{"webhook_url": "https://example.webhook.office.com/x"}]}
+                ]
+            }
+        )
+    )
     proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false", check=False)
     assert proc.returncode != 0
     assert "0.26.0" in proc.stdout and "msteams_configs" in proc.stdout
@@ -228,9 +257,15 @@ def test_msteams_needs_alertmanager_026(tmp_path):
 
 def test_sharding_and_ha(tmp_path):
     out = tmp_path / "out"
-    render(out, "prometheus_shard_count=3", "prometheus_shard_index=2", "prometheus_ha=true",
-           "prometheus_replica_name=prom-a", "render_alertmanager=false",
-           '{"prometheus_remote_write": [{"url": "https://mimir.example.com/api/v1/push"}]}')
+    render(
+        out,
+        "prometheus_shard_count=3",
+        "prometheus_shard_index=2",
+        "prometheus_ha=true",
+        "prometheus_replica_name=prom-a",
+        "render_alertmanager=false",
+        '{"prometheus_remote_write": [{"url": "https://mimir.example.com/api/v1/push"}]}',
+    )
     cfg = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert cfg["global"]["external_labels"] == {"replica": "prom-a", "shard": "2"}
     assert cfg["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
@@ -239,16 +274,27 @@ def test_sharding_and_ha(tmp_path):
     for name in ("node", "allsmi", "dcgm"):
         hashmod = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "hashmod"]
         keep = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "keep"]
-        assert hashmod == [{"source_labels": ["__address__"], "modulus": 3,
-                            "target_label": "__tmp_accelmon_shard", "action": "hashmod"}]
+        assert hashmod == [
+            {
+                "source_labels": ["__address__"],
+                "modulus": 3,
+                "target_label": "__tmp_accelmon_shard",
+                "action": "hashmod",
+            }
+        ]
         assert keep[0]["regex"] == "2"
     for name in ("prometheus", "alertmanager"):
         assert not any(r.get("action") == "hashmod" for r in jobs[name]["relabel_configs"])
 
 
 def test_preflight_refuses_a_bad_shard_index(tmp_path):
-    proc = render(tmp_path / "out", "prometheus_shard_count=2", "prometheus_shard_index=2",
-                  "render_alertmanager=false", check=False)
+    proc = render(
+        tmp_path / "out",
+        "prometheus_shard_count=2",
+        "prometheus_shard_index=2",
+        "render_alertmanager=false",
+        check=False,
+    )
     assert proc.returncode != 0
     assert "prometheus_shard_index (2) must lie in 0..prometheus_shard_count-1" in proc.stdout
     assert not (tmp_path / "out" / "prometheus").exists()
