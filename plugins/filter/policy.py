@@ -34,8 +34,7 @@ def _model(data, label, strict=False):
     elif isinstance(data, list):
         documents = data
     else:
-        raise AnsibleFilterError("%s: the model must be a mapping (one model document) or a list of them"
-                                 % label)
+        raise AnsibleFilterError("%s: the model must be a mapping (one model document) or a list of them" % label)
     plain = _plain(documents)
     key = (json.dumps(plain, sort_keys=True), bool(strict))
     model = _MODELS.get(key)
@@ -52,8 +51,9 @@ def _model(data, label, strict=False):
 
 def _effective(model, target, label):
     if target not in model.targets:
-        raise AnsibleFilterError("%s: no target %r in the model (known: %s)"
-                                 % (label, target, ", ".join(sorted(model.targets)[:10])))
+        raise AnsibleFilterError(
+            "%s: no target %r in the model (known: %s)" % (label, target, ", ".join(sorted(model.targets)[:10]))
+        )
     try:
         return model.effective(target)
     except FleetModelError as exc:

@@ -136,9 +136,13 @@ def _variable_setter(inventory):
         if name == "accelmon_policy_trace":
             value = dict((leaf, visit(entry)) for leaf, entry in value.items())
         elif name == "accelmon_effective_policy":
-            value = dict((section, visit(items) if section == "alerting" else
-                          dict((key, visit(item)) for key, item in items.items()))
-                         for section, items in value.items())
+            value = dict(
+                (
+                    section,
+                    visit(items) if section == "alerting" else dict((key, visit(item)) for key, item in items.items()),
+                )
+                for section, items in value.items()
+            )
         else:
             value = visit(value)
         wrapped.set_variable(host, name, value)
@@ -198,8 +202,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             registrations = self.get_option("registrations")
             if registrations and not os.path.exists(os.path.join(base_dir, registrations)):
-                self.display.warning("%s: registrations directory %s does not exist yet; no registered hosts"
-                                     % (path, os.path.join(base_dir, registrations)))
+                self.display.warning(
+                    "%s: registrations directory %s does not exist yet; no registered hosts"
+                    % (path, os.path.join(base_dir, registrations))
+                )
             files, reg_files = resolve_sources(base_dir, self.get_option("model"), registrations)
             raw = None
             cache_key = self.get_cache_key(path)

@@ -47,8 +47,8 @@ if HAS_YAML:
             key = loader.construct_object(key_node, deep=deep)
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
-                    None, None, "duplicate key %r (the first definition would be lost)" % (key,),
-                    key_node.start_mark)
+                    None, None, "duplicate key %r (the first definition would be lost)" % (key,), key_node.start_mark
+                )
             mapping[key] = loader.construct_object(value_node, deep=deep)
         return mapping
 
@@ -58,8 +58,7 @@ if HAS_YAML:
 def load_yaml_file(path):
     """Load one YAML/JSON file; syntax errors become FleetModelError with the line."""
     if not HAS_YAML:
-        raise FleetModelError("PyYAML is required to read fleet models", fix="pip install pyyaml",
-                              source_file=path)
+        raise FleetModelError("PyYAML is required to read fleet models", fix="pip install pyyaml", source_file=path)
     try:
         with open(path, "rb") as handle:
             return yaml.load(handle, Loader=_StrictLoader)  # nosec B506 - safe loader subclass
@@ -67,13 +66,18 @@ def load_yaml_file(path):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = "%s" % (exc.problem or exc.context or "YAML syntax error")
-        raise FleetModelError("YAML syntax error: %s" % problem, source_file=path, line=line,
-                              fix="correct the YAML at that line (indentation, quoting, duplicate keys)")
+        raise FleetModelError(
+            "YAML syntax error: %s" % problem,
+            source_file=path,
+            line=line,
+            fix="correct the YAML at that line (indentation, quoting, duplicate keys)",
+        )
     except yaml.YAMLError as exc:
         raise FleetModelError("YAML error: %s" % exc, source_file=path, fix="correct the YAML")
     except (IOError, OSError) as exc:
-        raise FleetModelError("cannot read file: %s" % exc.strerror, source_file=path,
-                              fix="check the path and its permissions")
+        raise FleetModelError(
+            "cannot read file: %s" % exc.strerror, source_file=path, fix="check the path and its permissions"
+        )
 
 
 def list_model_files(path, what="model"):
@@ -81,8 +85,11 @@ def list_model_files(path, what="model"):
     if os.path.isfile(path):
         return [path]
     if not os.path.isdir(path):
-        raise FleetModelError("%s path does not exist" % what, source_file=path,
-                              fix="point %s: at a file or a directory of *.yml files" % what)
+        raise FleetModelError(
+            "%s path does not exist" % what,
+            source_file=path,
+            fix="point %s: at a file or a directory of *.yml files" % what,
+        )
     out = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -130,8 +137,11 @@ def resolve_sources(base_dir, models, registrations=None):
         if os.path.isdir(reg_dir):
             reg_files = list_model_files(reg_dir, "registrations")
         elif os.path.exists(reg_dir):
-            raise FleetModelError("registrations must be a directory", source_file=reg_dir,
-                                  fix="point registrations: at a directory holding one file per host")
+            raise FleetModelError(
+                "registrations must be a directory",
+                source_file=reg_dir,
+                fix="point registrations: at a directory holding one file per host",
+            )
     return files, reg_files
 
 
@@ -166,8 +176,7 @@ def _locate(exc):
 def build_located(raw, strict=False):
     """Build the FleetModel from a raw source; errors get their line numbers."""
     try:
-        return build_model([tuple(d) for d in raw["documents"]],
-                           [tuple(r) for r in raw["registrations"]], strict)
+        return build_model([tuple(d) for d in raw["documents"]], [tuple(r) for r in raw["registrations"]], strict)
     except FleetModelError as exc:
         raise _locate(exc)
 
@@ -180,8 +189,9 @@ def load_fleet(source_path, strict=None):
         if isinstance(models, str):
             models = [models]
         if not models:
-            raise FleetModelError("inventory source has no model:", source_file=source_path,
-                                  fix="add model: <file or directory>")
+            raise FleetModelError(
+                "inventory source has no model:", source_file=source_path, fix="add model: <file or directory>"
+            )
         base_dir = os.path.dirname(os.path.abspath(source_path))
         files, reg_files = resolve_sources(base_dir, models, config.get("registrations"))
         raw = read_raw(files, reg_files)

@@ -44,8 +44,16 @@ PROVIDERS = ("aws", "gcp", "azure", "onprem", "other")
 VENDORS = ("nvidia", "amd", "gaudi", "rebellions", "furiosa", "tenstorrent", "tpu")
 MODEL_KEYS = ("namespaces", "groups", "targets", "rule_templates")
 GROUP_KEYS = ("description", "provider", "metadata", "checks", "alert_rules", "alerting", "vars")
-TARGET_KEYS = ("address", "primary_group", "groups", "provider_metadata", "accelerators",
-               "overrides", "vars", "description")
+TARGET_KEYS = (
+    "address",
+    "primary_group",
+    "groups",
+    "provider_metadata",
+    "accelerators",
+    "overrides",
+    "vars",
+    "description",
+)
 POLICY_KEYS = ("checks", "alert_rules", "alerting")
 
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -71,8 +79,19 @@ def safe_group_name(path):
 
 
 class Group:
-    __slots__ = ("path", "namespace", "segments", "declared", "provider", "metadata",
-                 "contributions", "vars", "description", "source_file", "safe_name")
+    __slots__ = (
+        "path",
+        "namespace",
+        "segments",
+        "declared",
+        "provider",
+        "metadata",
+        "contributions",
+        "vars",
+        "description",
+        "source_file",
+        "safe_name",
+    )
 
     def __init__(self, path, namespace, segments):
         self.path = path
@@ -99,8 +118,18 @@ class Group:
 
 
 class Target:
-    __slots__ = ("name", "address", "primary_group", "groups", "provider_metadata",
-                 "accelerators", "contributions", "vars", "description", "source_file")
+    __slots__ = (
+        "name",
+        "address",
+        "primary_group",
+        "groups",
+        "provider_metadata",
+        "accelerators",
+        "contributions",
+        "vars",
+        "description",
+        "source_file",
+    )
 
     def __init__(self, name):
         self.name = name
@@ -143,8 +172,9 @@ class FleetModel:
         for path in [target.primary_group] + target.groups:
             seen.update(self.ancestors_and_self(path))
         ns = self.namespaces
-        return sorted(seen, key=lambda p: (-ns[self.groups[p].namespace], self.groups[p].namespace,
-                                           self.groups[p].depth, p))
+        return sorted(
+            seen, key=lambda p: (-ns[self.groups[p].namespace], self.groups[p].namespace, self.groups[p].depth, p)
+        )
 
     def own_groups(self, target):
         """Full paths of the target's own groups, primary first."""
@@ -187,11 +217,10 @@ class FleetModel:
             first = result[2][0]
             raise FleetModelError(
                 "conflicting values for %s: %s sets %r, %s sets %r (same namespace and depth)"
-                % (first["path"], first["sources"][0], first["values"][0],
-                   first["sources"][1], first["values"][1]),
+                % (first["path"], first["sources"][0], first["values"][0], first["sources"][1], first["values"][1]),
                 item="target %s" % name,
                 fix="set the value in one of the two groups only, or set it on a deeper group, "
-                    "or in the target's overrides (strict: true makes this an error)",
+                "or in the target's overrides (strict: true makes this an error)",
                 source_file=self.groups[first["sources"][1]].source_file,
             )
         return result
@@ -251,26 +280,48 @@ class _Builder:
         if data is None:
             return
         if not isinstance(data, dict):
-            self.error(FleetModelError("a model file must be a mapping with namespaces, groups, targets",
-                                       fix="see docs/fleet-model.md", source_file=source_file))
+            self.error(
+                FleetModelError(
+                    "a model file must be a mapping with namespaces, groups, targets",
+                    fix="see docs/fleet-model.md",
+                    source_file=source_file,
+                )
+            )
             return
         for key in data:
             if key not in MODEL_KEYS:
-                self.error(FleetModelError("unknown top-level key %r%s" % (key, _suggest(key, MODEL_KEYS)),
-                                           fix="top-level keys are: %s" % ", ".join(MODEL_KEYS),
-                                           source_file=source_file, path=(key,)))
+                self.error(
+                    FleetModelError(
+                        "unknown top-level key %r%s" % (key, _suggest(key, MODEL_KEYS)),
+                        fix="top-level keys are: %s" % ", ".join(MODEL_KEYS),
+                        source_file=source_file,
+                        path=(key,),
+                    )
+                )
         for section in MODEL_KEYS:
             if section in data and data[section] is not None and not isinstance(data[section], dict):
-                self.error(FleetModelError("%s must be a mapping" % section, fix="write %s: {name: {...}}" % section,
-                                           source_file=source_file, path=(section,)))
+                self.error(
+                    FleetModelError(
+                        "%s must be a mapping" % section,
+                        fix="write %s: {name: {...}}" % section,
+                        source_file=source_file,
+                        path=(section,),
+                    )
+                )
                 return
         for name, spec in (data.get("namespaces") or {}).items():
             self._add_namespace(name, spec, source_file)
         for name, spec in (data.get("rule_templates") or {}).items():
             if name in self.template_files:
-                self.error(FleetModelError("rule template defined twice (also in %s)" % self.template_files[name],
-                                           item="rule template %s" % name, fix="keep one definition",
-                                           source_file=source_file, path=("rule_templates", name)))
+                self.error(
+                    FleetModelError(
+                        "rule template defined twice (also in %s)" % self.template_files[name],
+                        item="rule template %s" % name,
+                        fix="keep one definition",
+                        source_file=source_file,
+                        path=("rule_templates", name),
+                    )
+                )
                 continue
             self.template_files[name] = source_file
             try:
@@ -279,10 +330,15 @@ class _Builder:
                 self.error(exc)
         for path, spec in (data.get("groups") or {}).items():
             if path in self.group_specs:
-                self.error(FleetModelError("group defined twice (also in %s)" % self.group_specs[path][1],
-                                           item="group %s" % path,
-                                           fix="merge the two definitions into one file",
-                                           source_file=source_file, path=("groups", path)))
+                self.error(
+                    FleetModelError(
+                        "group defined twice (also in %s)" % self.group_specs[path][1],
+                        item="group %s" % path,
+                        fix="merge the two definitions into one file",
+                        source_file=source_file,
+                        path=("groups", path),
+                    )
+                )
                 continue
             self.group_specs[path] = (spec, source_file)
         for name, spec in (data.get("targets") or {}).items():
@@ -291,35 +347,56 @@ class _Builder:
     def add_target_spec(self, name, spec, source_file, doc_path):
         name = str(name)
         if name in self.target_specs:
-            self.error(FleetModelError("target defined twice (also in %s)" % self.target_specs[name][1],
-                                       item="target %s" % name,
-                                       fix="remove one of the definitions (a registered host must not "
-                                           "also be in the model)",
-                                       source_file=source_file, path=doc_path))
+            self.error(
+                FleetModelError(
+                    "target defined twice (also in %s)" % self.target_specs[name][1],
+                    item="target %s" % name,
+                    fix="remove one of the definitions (a registered host must not also be in the model)",
+                    source_file=source_file,
+                    path=doc_path,
+                )
+            )
             return
         self.target_specs[name] = (spec, source_file, doc_path)
 
     def _add_namespace(self, name, spec, source_file):
         where = dict(item="namespace %s" % name, source_file=source_file, path=("namespaces", name))
         if not isinstance(name, str) or not _NAMESPACE_RE.match(name):
-            self.error(FleetModelError("namespace names are lower-case identifiers",
-                                       fix="rename it, e.g. tenant or cost_center", **where))
+            self.error(
+                FleetModelError(
+                    "namespace names are lower-case identifiers", fix="rename it, e.g. tenant or cost_center", **where
+                )
+            )
             return
         if name in self.namespace_files:
-            self.error(FleetModelError("namespace defined twice (also in %s)" % self.namespace_files[name],
-                                       fix="keep one definition", **where))
+            self.error(
+                FleetModelError(
+                    "namespace defined twice (also in %s)" % self.namespace_files[name],
+                    fix="keep one definition",
+                    **where,
+                )
+            )
             return
         self.namespace_files[name] = source_file
         priority = spec.get("priority") if isinstance(spec, dict) else None
         if isinstance(priority, bool) or not isinstance(priority, int):
-            self.error(FleetModelError("priority %r is not an integer" % (priority,),
-                                       fix="write %s: {priority: 50} (lower number = higher priority)" % name,
-                                       **where))
+            self.error(
+                FleetModelError(
+                    "priority %r is not an integer" % (priority,),
+                    fix="write %s: {priority: 50} (lower number = higher priority)" % name,
+                    **where,
+                )
+            )
             return
         unknown = set(spec) - {"priority", "description"}
         if unknown:
-            self.error(FleetModelError("unknown key(s) %s" % ", ".join(sorted(unknown)),
-                                       fix="namespaces take priority and description", **where))
+            self.error(
+                FleetModelError(
+                    "unknown key(s) %s" % ", ".join(sorted(unknown)),
+                    fix="namespaces take priority and description",
+                    **where,
+                )
+            )
         self.namespaces[name] = priority
 
     # -- pass 2: groups --------------------------------------------------------------------
@@ -327,21 +404,32 @@ class _Builder:
     def parse_path(self, path, source_file, doc_path, item):
         """Split and check a group path; returns (namespace, segments) or raises."""
         if not isinstance(path, str) or ":" not in path:
-            raise FleetModelError("group path %r has no namespace" % (path,), item=item,
-                                  fix="write namespace:segment/segment, e.g. infrastructure:aws/us-east-1",
-                                  source_file=source_file, path=doc_path)
+            raise FleetModelError(
+                "group path %r has no namespace" % (path,),
+                item=item,
+                fix="write namespace:segment/segment, e.g. infrastructure:aws/us-east-1",
+                source_file=source_file,
+                path=doc_path,
+            )
         namespace, _, rest = path.partition(":")
         if namespace not in self.namespaces:
             raise FleetModelError(
                 "unknown namespace %r in %r%s" % (namespace, path, _suggest(namespace, self.namespaces)),
-                item=item, fix="use one of %s, or declare it under namespaces: with a priority"
+                item=item,
+                fix="use one of %s, or declare it under namespaces: with a priority"
                 % ", ".join(sorted(self.namespaces)),
-                source_file=source_file, path=doc_path)
+                source_file=source_file,
+                path=doc_path,
+            )
         segments = rest.split("/") if rest else []
         if not segments or not all(_SEGMENT_RE.match(s) for s in segments):
-            raise FleetModelError("group path %r has an empty or invalid segment" % path, item=item,
-                                  fix="segments are letters, digits, '.', '_' and '-', separated by '/'",
-                                  source_file=source_file, path=doc_path)
+            raise FleetModelError(
+                "group path %r has an empty or invalid segment" % path,
+                item=item,
+                fix="segments are letters, digits, '.', '_' and '-', separated by '/'",
+                source_file=source_file,
+                path=doc_path,
+            )
         return namespace, segments
 
     def build_groups(self, catalog):
@@ -371,22 +459,33 @@ class _Builder:
             fail("a group must be a mapping", "write {} for a group without settings")
         for key in spec:
             if key not in GROUP_KEYS:
-                fail("unknown key %r%s" % (key, _suggest(key, GROUP_KEYS)),
-                     "group keys are: %s" % ", ".join(GROUP_KEYS), (key,))
+                fail(
+                    "unknown key %r%s" % (key, _suggest(key, GROUP_KEYS)),
+                    "group keys are: %s" % ", ".join(GROUP_KEYS),
+                    (key,),
+                )
         if "provider" in spec:
             if group.namespace != INFRASTRUCTURE:
-                fail("provider is only allowed on infrastructure groups",
-                     "move provider to the infrastructure group this belongs to", ("provider",))
+                fail(
+                    "provider is only allowed on infrastructure groups",
+                    "move provider to the infrastructure group this belongs to",
+                    ("provider",),
+                )
             if spec["provider"] not in PROVIDERS:
-                fail("provider %r is not one of %s%s" % (spec["provider"], ", ".join(PROVIDERS),
-                                                        _suggest(spec["provider"], PROVIDERS)),
-                     "pick one of those (other for anything else)", ("provider",))
+                fail(
+                    "provider %r is not one of %s%s"
+                    % (spec["provider"], ", ".join(PROVIDERS), _suggest(spec["provider"], PROVIDERS)),
+                    "pick one of those (other for anything else)",
+                    ("provider",),
+                )
             group.provider = spec["provider"]
         if "metadata" in spec:
             if group.namespace != INFRASTRUCTURE:
-                fail("metadata is only allowed on infrastructure groups",
-                     "provider metadata comes from the infrastructure path; use vars: for other data",
-                     ("metadata",))
+                fail(
+                    "metadata is only allowed on infrastructure groups",
+                    "provider metadata comes from the infrastructure path; use vars: for other data",
+                    ("metadata",),
+                )
             if not isinstance(spec["metadata"], dict):
                 fail("metadata must be a mapping", "write metadata: {region: us-east-1}", ("metadata",))
             group.metadata = spec["metadata"]
@@ -404,12 +503,16 @@ class _Builder:
             group = groups[path]
             other = seen.get(group.safe_name)
             if other is not None:
-                self.error(FleetModelError(
-                    "Ansible group name %s of %r collides with %s" % (group.safe_name, path, other),
-                    item="group %s" % path,
-                    fix="rename one of the two segments so that they differ after lower-casing and "
+                self.error(
+                    FleetModelError(
+                        "Ansible group name %s of %r collides with %s" % (group.safe_name, path, other),
+                        item="group %s" % path,
+                        fix="rename one of the two segments so that they differ after lower-casing and "
                         "replacing characters other than letters, digits and '_' by '_'",
-                    source_file=group.source_file, path=("groups", path)))
+                        source_file=group.source_file,
+                        path=("groups", path),
+                    )
+                )
             else:
                 seen[group.safe_name] = repr(path)
 
@@ -427,21 +530,28 @@ class _Builder:
             fail("a target must be a mapping", "give at least primary_group")
         for key in spec:
             if key not in TARGET_KEYS:
-                fail("unknown key %r%s" % (key, _suggest(key, TARGET_KEYS)),
-                     "target keys are: %s" % ", ".join(TARGET_KEYS), (key,))
+                fail(
+                    "unknown key %r%s" % (key, _suggest(key, TARGET_KEYS)),
+                    "target keys are: %s" % ", ".join(TARGET_KEYS),
+                    (key,),
+                )
         target = Target(name)
         target.source_file = source_file
         if spec.get("address") is not None:
             target.address = _check_address(spec["address"], fail)
         primary = spec.get("primary_group")
         if not primary:
-            fail("primary_group is missing",
-                 "give the target's infrastructure group, e.g. primary_group: infrastructure:onprem/dc1/rack-a01")
+            fail(
+                "primary_group is missing",
+                "give the target's infrastructure group, e.g. primary_group: infrastructure:onprem/dc1/rack-a01",
+            )
         ns, _ = self.parse_path(primary, source_file, doc_path + ("primary_group",), item)
         if ns != INFRASTRUCTURE:
-            fail("primary group %r is outside the infrastructure namespace" % primary,
-                 "make primary_group an infrastructure:... group and list %r under groups" % primary,
-                 ("primary_group",))
+            fail(
+                "primary group %r is outside the infrastructure namespace" % primary,
+                "make primary_group an infrastructure:... group and list %r under groups" % primary,
+                ("primary_group",),
+            )
         self._require_group(primary, groups, fail, ("primary_group",))
         target.primary_group = primary
         member = spec.get("groups") or []
@@ -454,8 +564,11 @@ class _Builder:
                 target.groups.append(path)
         pm = spec.get("provider_metadata") or {}
         if not isinstance(pm, dict):
-            fail("provider_metadata must be a mapping", "write provider_metadata: {instance_type: p5.48xlarge}",
-                 ("provider_metadata",))
+            fail(
+                "provider_metadata must be a mapping",
+                "write provider_metadata: {instance_type: p5.48xlarge}",
+                ("provider_metadata",),
+            )
         target.provider_metadata = pm
         if "accelerators" in spec:
             target.accelerators = _check_accelerators(spec["accelerators"], fail)
@@ -464,53 +577,75 @@ class _Builder:
             fail("vars must be a mapping", "write vars: {ansible_user: ubuntu}", ("vars",))
         target.vars = tvars
         target.description = spec.get("description")
-        target.contributions = normalize_policy(spec.get("overrides"), catalog, item, source_file,
-                                                doc_path + ("overrides",))
+        target.contributions = normalize_policy(
+            spec.get("overrides"), catalog, item, source_file, doc_path + ("overrides",)
+        )
         return target
 
     def _require_group(self, path, groups, fail, sub):
         if path not in groups:
             declared = [p for p in groups if groups[p].declared]
-            fail("group %r is not declared%s" % (path, _suggest(path, declared)),
-                 "declare it under groups: (an empty mapping {} is enough) or fix the path", sub)
+            fail(
+                "group %r is not declared%s" % (path, _suggest(path, declared)),
+                "declare it under groups: (an empty mapping {} is enough) or fix the path",
+                sub,
+            )
 
 
 def _check_address(address, fail):
     if not isinstance(address, str):
-        fail("address %r is not a string" % (address,), "quote it: address: \"10.0.1.50\"", ("address",))
+        fail("address %r is not a string" % (address,), 'quote it: address: "10.0.1.50"', ("address",))
     looks_ip = ":" in address or re.match(r"^[0-9.]+$", address)
     if looks_ip:
         if not HAS_NETADDR:
-            fail("cannot validate address without the netaddr Python library",
-                 "pip install netaddr on the controller", ("address",))
+            fail(
+                "cannot validate address without the netaddr Python library",
+                "pip install netaddr on the controller",
+                ("address",),
+            )
         try:
             netaddr.IPAddress(address, flags=netaddr.INET_PTON if hasattr(netaddr, "INET_PTON") else 0)
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            fail("address %r is not a valid IPv4/IPv6 address" % address,
-                 "give a valid IP address or a DNS name", ("address",))
+            fail(
+                "address %r is not a valid IPv4/IPv6 address" % address,
+                "give a valid IP address or a DNS name",
+                ("address",),
+            )
         return address
     if not _HOSTNAME_RE.match(address):
-        fail("address %r is neither an IP address nor a valid DNS name" % address,
-             "give a valid IP address or a DNS name", ("address",))
+        fail(
+            "address %r is neither an IP address nor a valid DNS name" % address,
+            "give a valid IP address or a DNS name",
+            ("address",),
+        )
     return address
 
 
 def _check_accelerators(value, fail):
     if not isinstance(value, list):
-        fail("accelerators must be a list", "write accelerators: [{vendor: nvidia, model: H100, count: 8}]",
-             ("accelerators",))
+        fail(
+            "accelerators must be a list",
+            "write accelerators: [{vendor: nvidia, model: H100, count: 8}]",
+            ("accelerators",),
+        )
     for index, entry in enumerate(value):
         sub = ("accelerators", index)
         if not isinstance(entry, dict) or entry.get("vendor") not in VENDORS:
-            fail("accelerator vendor must be one of %s" % ", ".join(VENDORS),
-                 "write {vendor: nvidia, model: H100, count: 8}", sub)
+            fail(
+                "accelerator vendor must be one of %s" % ", ".join(VENDORS),
+                "write {vendor: nvidia, model: H100, count: 8}",
+                sub,
+            )
         count = entry.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             fail("accelerator count %r is not a positive integer" % (count,), "write count: 8", sub + ("count",))
         unknown = set(entry) - {"vendor", "model", "count"}
         if unknown:
-            fail("unknown accelerator key(s) %s" % ", ".join(sorted(unknown)),
-                 "accelerators take vendor, model, count", sub)
+            fail(
+                "unknown accelerator key(s) %s" % ", ".join(sorted(unknown)),
+                "accelerators take vendor, model, count",
+                sub,
+            )
     return value
 
 
@@ -529,10 +664,15 @@ def build_model(documents, registrations=(), strict=False):
     priorities = {}
     for ns, prio in builder.namespaces.items():
         if prio in priorities:
-            builder.error(FleetModelError(
-                "namespaces %s and %s share priority %d" % (priorities[prio], ns, prio),
-                item="namespace %s" % ns, fix="give every namespace its own priority (lower = higher priority)",
-                source_file=builder.namespace_files.get(ns), path=("namespaces", ns)))
+            builder.error(
+                FleetModelError(
+                    "namespaces %s and %s share priority %d" % (priorities[prio], ns, prio),
+                    item="namespace %s" % ns,
+                    fix="give every namespace its own priority (lower = higher priority)",
+                    source_file=builder.namespace_files.get(ns),
+                    path=("namespaces", ns),
+                )
+            )
         priorities[prio] = ns
     _raise(builder.errors)
     catalog = Catalog(builder.rule_templates)
@@ -551,23 +691,33 @@ def build_model(documents, registrations=(), strict=False):
 
 def _add_registration(builder, data, source_file):
     if not isinstance(data, dict):
-        builder.error(FleetModelError("a registration must be a mapping with name, address, primary_group",
-                                      fix="see docs/fleet-model.md#registrations", source_file=source_file))
+        builder.error(
+            FleetModelError(
+                "a registration must be a mapping with name, address, primary_group",
+                fix="see docs/fleet-model.md#registrations",
+                source_file=source_file,
+            )
+        )
         return
     if "targets" in data:
         extra = set(data) - {"targets"}
         if extra or not isinstance(data["targets"], dict):
-            builder.error(FleetModelError("a registration file holds targets only",
-                                          fix="move groups and namespaces to the model",
-                                          source_file=source_file))
+            builder.error(
+                FleetModelError(
+                    "a registration file holds targets only",
+                    fix="move groups and namespaces to the model",
+                    source_file=source_file,
+                )
+            )
             return
         for name, spec in data["targets"].items():
             builder.add_target_spec(name, spec, source_file, ("targets", name))
         return
     name = data.get("name")
     if not name:
-        builder.error(FleetModelError("registration has no name",
-                                      fix="add name: <inventory hostname>", source_file=source_file))
+        builder.error(
+            FleetModelError("registration has no name", fix="add name: <inventory hostname>", source_file=source_file)
+        )
         return
     spec = dict((k, v) for k, v in data.items() if k != "name")
     builder.add_target_spec(name, spec, source_file, ())

@@ -53,52 +53,56 @@ def _p(type_name, default, description):
 BUILTIN_RULE_TEMPLATES = {
     "HighCPUUsage": _rule(
         {"cpu_percent": _p("percent", 90, "CPU busy percentage above which the rule fires")},
-        '100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",${selector}}[5m])))'
-        " > ${cpu_percent}",
-        "warning", "10m",
+        '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle",${selector}}[5m]))) > ${cpu_percent}',
+        "warning",
+        "10m",
         "CPU usage on {{ $labels.instance }} is above ${cpu_percent}%",
-        "CPU busy {{ $value | printf \"%.1f\" }}% for longer than the rule's for.",
+        'CPU busy {{ $value | printf "%.1f" }}% for longer than the rule\'s for.',
         "node_exporter",
     ),
     "HighMemoryUsage": _rule(
         {"memory_percent": _p("percent", 90, "used memory percentage")},
         "100 * (1 - node_memory_MemAvailable_bytes{${selector}}"
         " / node_memory_MemTotal_bytes{${selector}}) > ${memory_percent}",
-        "warning", "10m",
+        "warning",
+        "10m",
         "Memory usage on {{ $labels.instance }} is above ${memory_percent}%",
-        "Memory used {{ $value | printf \"%.1f\" }}%.",
+        'Memory used {{ $value | printf "%.1f" }}%.',
         "node_exporter",
     ),
     "DiskSpaceLow": _rule(
         {"free_percent": _p("percent", 10, "free space percentage below which the rule fires")},
         "100 * node_filesystem_avail_bytes{" + _FS_FILTER + ",${selector}}"
         " / node_filesystem_size_bytes{" + _FS_FILTER + ",${selector}} < ${free_percent}",
-        "warning", "15m",
+        "warning",
+        "15m",
         "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${free_percent}% free",
-        "Free space {{ $value | printf \"%.1f\" }}%.",
+        'Free space {{ $value | printf "%.1f" }}%.',
         "node_exporter",
     ),
     "NodeDown": _rule(
         {},
         'up{job="node",${selector}} == 0',
-        "critical", "1m",
+        "critical",
+        "1m",
         "Node {{ $labels.instance }} is down",
         "Prometheus cannot scrape node_exporter on {{ $labels.instance }}.",
         "prometheus",
     ),
     "ManyNodesDown": _rule(
         {"percent": _p("percent", 10, "percentage of nodes down in the group")},
-        '100 * count(up{job="node",${selector}} == 0) / count(up{job="node",${selector}})'
-        " > ${percent}",
-        "critical", "2m",
+        '100 * count(up{job="node",${selector}} == 0) / count(up{job="node",${selector}}) > ${percent}',
+        "critical",
+        "2m",
         "More than ${percent}% of the nodes are down",
-        "{{ $value | printf \"%.0f\" }}% of the selected nodes are unreachable.",
+        '{{ $value | printf "%.0f" }}% of the selected nodes are unreachable.',
         "prometheus",
     ),
     "AcceleratorHighTemperature": _rule(
         {"celsius": _p("number", 85, "device temperature in degrees Celsius")},
         "all_smi_gpu_temperature_celsius{${selector}} > ${celsius}",
-        "critical", "1m",
+        "critical",
+        "1m",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above ${celsius} C",
         "{{ $labels.gpu }} reports {{ $value }} C.",
         "all-smi",
@@ -106,7 +110,8 @@ BUILTIN_RULE_TEMPLATES = {
     "AcceleratorHighUtilization": _rule(
         {"utilization_percent": _p("percent", 98, "device utilization percentage")},
         "all_smi_gpu_utilization{${selector}} > ${utilization_percent}",
-        "info", "30m",
+        "info",
+        "30m",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} saturated",
         "Utilization {{ $value }}% for longer than the rule's for.",
         "all-smi",
@@ -115,9 +120,10 @@ BUILTIN_RULE_TEMPLATES = {
         {"memory_percent": _p("percent", 95, "device memory used percentage")},
         "100 * all_smi_gpu_memory_used_bytes{${selector}}"
         " / all_smi_gpu_memory_total_bytes{${selector}} > ${memory_percent}",
-        "warning", "15m",
+        "warning",
+        "15m",
         "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} above ${memory_percent}%",
-        "Device memory used {{ $value | printf \"%.1f\" }}%.",
+        'Device memory used {{ $value | printf "%.1f" }}%.',
         "all-smi",
     ),
     # all-smi omits missing readings: a device that falls off the bus simply stops
@@ -127,7 +133,8 @@ BUILTIN_RULE_TEMPLATES = {
         "(max_over_time(all_smi_gpu_info{${selector}}[1h])"
         " unless on (instance, gpu_uuid) all_smi_gpu_info{${selector}})"
         ' and on (instance) (up{job="allsmi",${selector}} == 1)',
-        "critical", "0s",
+        "critical",
+        "0s",
         "Accelerator {{ $labels.gpu_index }} ({{ $labels.gpu_uuid }}) vanished from {{ $labels.instance }}",
         "The device exported metrics within the last hour and no longer does while the host is up.",
         "all-smi",
@@ -135,7 +142,8 @@ BUILTIN_RULE_TEMPLATES = {
     "NvidiaXidError": _rule(
         {},
         "DCGM_FI_DEV_XID_ERRORS{${selector}} > 0",
-        "critical", "0s",
+        "critical",
+        "0s",
         "NVIDIA XID {{ $value }} on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
         "dcgm-exporter reports the last XID error value.",
         "dcgm-exporter",
@@ -143,7 +151,8 @@ BUILTIN_RULE_TEMPLATES = {
     "NvidiaEccDoubleBitError": _rule(
         {},
         "increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{${selector}}[10m]) > 0",
-        "critical", "0s",
+        "critical",
+        "0s",
         "Uncorrectable ECC error on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
         "Volatile double-bit ECC errors increased.",
         "dcgm-exporter",
@@ -153,7 +162,8 @@ BUILTIN_RULE_TEMPLATES = {
         "increase(DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0"
         " or increase(DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0"
         " or increase(DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0",
-        "warning", "0s",
+        "warning",
+        "0s",
         "NVLink errors on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
         "NVLink CRC, replay or recovery error counters increased.",
         "dcgm-exporter",
@@ -161,7 +171,8 @@ BUILTIN_RULE_TEMPLATES = {
     "InfinibandLinkDown": _rule(
         {},
         "node_infiniband_state_id{${selector}} != 4 or node_infiniband_physical_state_id{${selector}} != 5",
-        "critical", "2m",
+        "critical",
+        "2m",
         "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
         "Port state is not ACTIVE (4) or physical state is not LinkUp (5).",
         "node_exporter",
@@ -169,7 +180,8 @@ BUILTIN_RULE_TEMPLATES = {
     "NvmeCriticalWarning": _rule(
         {},
         "nvme_critical_warning{${selector}} > 0",
-        "critical", "0s",
+        "critical",
+        "0s",
         "NVMe {{ $labels.device }} on {{ $labels.instance }} reports a critical warning",
         "SMART critical_warning bitfield is {{ $value }}.",
         "textfile (nvme_metrics, check runner)",
@@ -177,7 +189,8 @@ BUILTIN_RULE_TEMPLATES = {
     "MountCheckFailed": _rule(
         {},
         'accelmon_check_ok{check="mount",${selector}} == 0',
-        "critical", "2m",
+        "critical",
+        "2m",
         "Mount check {{ $labels.item }} failed on {{ $labels.instance }}",
         "The custom-check runner found the mount missing, read-only or wrong.",
         "accelmon check runner",
@@ -185,7 +198,8 @@ BUILTIN_RULE_TEMPLATES = {
     "ParallelFsSlow": _rule(
         {"latency_seconds": _p("number", 1.0, "probe latency in seconds")},
         'accelmon_check_duration_seconds{check="parallel_fs",${selector}} > ${latency_seconds}',
-        "warning", "10m",
+        "warning",
+        "10m",
         "Parallel filesystem {{ $labels.item }} slow on {{ $labels.instance }}",
         "Probe took {{ $value }}s.",
         "accelmon check runner",
@@ -193,7 +207,8 @@ BUILTIN_RULE_TEMPLATES = {
     "CheckRunnerStale": _rule(
         {"max_age_seconds": _p("number", 300, "age of the last check run in seconds")},
         "time() - accelmon_check_last_run_timestamp_seconds{${selector}} > ${max_age_seconds}",
-        "warning", "5m",
+        "warning",
+        "5m",
         "Custom checks on {{ $labels.instance }} have not run for ${max_age_seconds}s",
         "The check runner timer may be stopped or failing.",
         "accelmon check runner",
@@ -286,13 +301,16 @@ class Catalog:
                     for name, spec in self.check_types.items()
                 ),
                 "alert_rules": dict(
-                    (name, {
-                        "enabled": True,
-                        "thresholds": _defaults_of(spec["parameters"], {}),
-                        "for": spec["for"],
-                        "severity": spec["severity"],
-                        "labels": {},
-                    })
+                    (
+                        name,
+                        {
+                            "enabled": True,
+                            "thresholds": _defaults_of(spec["parameters"], {}),
+                            "for": spec["for"],
+                            "severity": spec["severity"],
+                            "labels": {},
+                        },
+                    )
                     for name, spec in self.rule_templates.items()
                 ),
                 "alerting": _defaults_of(ALERTING_PARAMETERS, {}),
@@ -312,14 +330,17 @@ def validate_rule_template(name, spec, source_file=None):
     path = ("rule_templates", name)
 
     def fail(msg, fix, sub=()):
-        raise FleetModelError(msg, item="rule template %s" % name, fix=fix,
-                              source_file=source_file, path=path + tuple(sub))
+        raise FleetModelError(
+            msg, item="rule template %s" % name, fix=fix, source_file=source_file, path=path + tuple(sub)
+        )
 
     if not TEMPLATE_NAME_RE.match(str(name)):
         fail("template names are CamelCase identifiers", "rename it, e.g. GpuPowerHigh")
     if name in BUILTIN_RULE_TEMPLATES:
-        fail("redefines the built-in template %s" % name,
-             "choose another name; tune the built-in through alert_rules thresholds instead")
+        fail(
+            "redefines the built-in template %s" % name,
+            "choose another name; tune the built-in through alert_rules thresholds instead",
+        )
     if not isinstance(spec, dict):
         fail("must be a mapping", "give expr, parameters, for, severity")
     unknown = sorted(set(spec) - set(TEMPLATE_FIELDS))
@@ -330,39 +351,46 @@ def validate_rule_template(name, spec, source_file=None):
         fail("expr is missing", "give the PromQL expression with ${param} placeholders", ("expr",))
     params = spec.get("parameters") or {}
     if not isinstance(params, dict):
-        fail("parameters must be a mapping", "write parameters: {name: {type: number, default: 1}}",
-             ("parameters",))
+        fail("parameters must be a mapping", "write parameters: {name: {type: number, default: 1}}", ("parameters",))
     out_params = {}
     for pname, pspec in params.items():
         if not isinstance(pspec, dict) or "type" not in pspec or "default" not in pspec:
-            fail("parameter %s needs type and default" % pname,
-                 "write %s: {type: number, default: ...}" % pname, ("parameters", pname))
+            fail(
+                "parameter %s needs type and default" % pname,
+                "write %s: {type: number, default: ...}" % pname,
+                ("parameters", pname),
+            )
         if pspec["type"] not in PARAMETER_TYPES:
-            fail("parameter %s has unknown type %r" % (pname, pspec["type"]),
-                 "use one of: %s" % ", ".join(PARAMETER_TYPES), ("parameters", pname, "type"))
+            fail(
+                "parameter %s has unknown type %r" % (pname, pspec["type"]),
+                "use one of: %s" % ", ".join(PARAMETER_TYPES),
+                ("parameters", pname, "type"),
+            )
         try:
             validate_value(pspec["type"], pspec["default"])
         except ValueError as exc:
-            fail("default of parameter %s: %s" % (pname, exc), "fix the default",
-                 ("parameters", pname, "default"))
+            fail("default of parameter %s: %s" % (pname, exc), "fix the default", ("parameters", pname, "default"))
         out_params[pname] = _p(pspec["type"], pspec["default"], pspec.get("description", ""))
     used = set(PLACEHOLDER_RE.findall(expr)) - {"selector"}
     missing = sorted(used - set(out_params))
     if missing:
-        fail("expr uses placeholder(s) %s that are not declared parameters" % ", ".join(missing),
-             "declare them under parameters or remove them from expr", ("expr",))
+        fail(
+            "expr uses placeholder(s) %s that are not declared parameters" % ", ".join(missing),
+            "declare them under parameters or remove them from expr",
+            ("expr",),
+        )
     if "${selector}" not in expr:
-        fail("expr has no ${selector} placeholder",
-             "put ${selector} inside every selector's braces, e.g. my_metric{${selector}} > ${limit}",
-             ("expr",))
+        fail(
+            "expr has no ${selector} placeholder",
+            "put ${selector} inside every selector's braces, e.g. my_metric{${selector}} > ${limit}",
+            ("expr",),
+        )
     severity = spec.get("severity", "warning")
     if severity not in SEVERITIES:
-        fail("severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)), "pick one of those",
-             ("severity",))
+        fail("severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)), "pick one of those", ("severity",))
     for_ = spec.get("for", "5m")
     try:
         validate_value("duration", for_)
     except ValueError as exc:
         fail("for: %s" % exc, "write e.g. for: 5m", ("for",))
-    return _rule(out_params, expr, severity, for_, spec.get("summary", name),
-                 spec.get("description", ""), "model")
+    return _rule(out_params, expr, severity, for_, spec.get("summary", name), spec.get("description", ""), "model")

@@ -32,8 +32,12 @@ def policy_diff(old_model, new_model):
             after = new_trace.get(leaf)
             old_value = before["value"] if before else None
             new_value = after["value"] if after else None
-            if before is not None and after is not None and old_value == new_value \
-                    and type(old_value) is type(new_value):
+            if (
+                before is not None
+                and after is not None
+                and old_value == new_value
+                and type(old_value) is type(new_value)
+            ):
                 continue
             leaves[leaf] = {
                 "old": old_value,

@@ -83,8 +83,11 @@ def normalize_policy(block, catalog, owner, source_file=None, path=()):
     out = []
     for section in block:
         if section not in POLICY_SECTIONS:
-            fail("unknown policy section %r%s" % (section, _suggest(section, POLICY_SECTIONS)),
-                 "use checks, alert_rules or alerting", (section,))
+            fail(
+                "unknown policy section %r%s" % (section, _suggest(section, POLICY_SECTIONS)),
+                "use checks, alert_rules or alerting",
+                (section,),
+            )
     for name, item in (block.get("alert_rules") or {}).items():
         out.append(_normalize_rule(name, item, catalog, fail))
     for name, item in (block.get("checks") or {}).items():
@@ -97,9 +100,11 @@ def normalize_policy(block, catalog, owner, source_file=None, path=()):
 def _strategy(item, fail, sub):
     strategy = item.get("strategy", "merge")
     if strategy not in STRATEGIES:
-        fail("strategy %r is not valid%s" % (strategy, _suggest(strategy, STRATEGIES)),
-             "use merge (the default) or override; to switch an item off write enabled: false",
-             sub + ("strategy",))
+        fail(
+            "strategy %r is not valid%s" % (strategy, _suggest(strategy, STRATEGIES)),
+            "use merge (the default) or override; to switch an item off write enabled: false",
+            sub + ("strategy",),
+        )
     return strategy
 
 
@@ -115,39 +120,55 @@ def _normalize_rule(name, item, catalog, fail):
     sub = ("alert_rules", name)
     spec = catalog.rule_templates.get(name)
     if spec is None:
-        fail("unknown alert rule template %r%s" % (name, _suggest(name, catalog.rule_templates)),
-             "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
-             sub)
+        fail(
+            "unknown alert rule template %r%s" % (name, _suggest(name, catalog.rule_templates)),
+            "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
+            sub,
+        )
     if item is None:
         item = {}
     if not isinstance(item, dict):
-        fail("alert rule %s must be a mapping" % name,
-             "write e.g. %s: {thresholds: {...}} or %s: {enabled: false}" % (name, name), sub)
+        fail(
+            "alert rule %s must be a mapping" % name,
+            "write e.g. %s: {thresholds: {...}} or %s: {enabled: false}" % (name, name),
+            sub,
+        )
     unknown = sorted(set(item) - set(RULE_FIELDS))
     if unknown:
-        fail("unknown key(s) %s in alert rule %s%s" % (", ".join(unknown), name, _suggest(unknown[0], RULE_FIELDS)),
-             "allowed keys: %s" % ", ".join(RULE_FIELDS), sub + (unknown[0],))
+        fail(
+            "unknown key(s) %s in alert rule %s%s" % (", ".join(unknown), name, _suggest(unknown[0], RULE_FIELDS)),
+            "allowed keys: %s" % ", ".join(RULE_FIELDS),
+            sub + (unknown[0],),
+        )
     strategy = _strategy(item, fail, sub)
     values = {}
     _enabled(item, values, fail, sub)
     thresholds = item.get("thresholds")
     if thresholds is not None:
         if not isinstance(thresholds, dict):
-            fail("thresholds of %s must be a mapping" % name,
-                 "write thresholds: {%s}" % ", ".join("%s: ..." % k for k in spec["parameters"]) or "{}",
-                 sub + ("thresholds",))
+            fail(
+                "thresholds of %s must be a mapping" % name,
+                "write thresholds: {%s}" % ", ".join("%s: ..." % k for k in spec["parameters"]) or "{}",
+                sub + ("thresholds",),
+            )
         checked = {}
         for key, value in thresholds.items():
             pspec = spec["parameters"].get(key)
             if pspec is None:
                 known = ", ".join(sorted(spec["parameters"])) or "none"
-                fail("%s has no threshold %r%s" % (name, key, _suggest(key, spec["parameters"])),
-                     "thresholds of %s: %s" % (name, known), sub + ("thresholds", key))
+                fail(
+                    "%s has no threshold %r%s" % (name, key, _suggest(key, spec["parameters"])),
+                    "thresholds of %s: %s" % (name, known),
+                    sub + ("thresholds", key),
+                )
             try:
                 checked[key] = validate_value(pspec["type"], value)
             except ValueError as exc:
-                fail("threshold %s of %s: %s" % (key, name, exc),
-                     "give %s as a %s" % (key, pspec["type"]), sub + ("thresholds", key))
+                fail(
+                    "threshold %s of %s: %s" % (key, name, exc),
+                    "give %s as a %s" % (key, pspec["type"]),
+                    sub + ("thresholds", key),
+                )
         if checked:
             values["thresholds"] = checked
     if "for" in item:
@@ -157,8 +178,11 @@ def _normalize_rule(name, item, catalog, fail):
             fail("for of %s: %s" % (name, exc), "write e.g. for: 5m", sub + ("for",))
     if "severity" in item:
         if item["severity"] not in SEVERITIES:
-            fail("severity %r of %s is not one of %s" % (item["severity"], name, ", ".join(SEVERITIES)),
-                 "pick one of those", sub + ("severity",))
+            fail(
+                "severity %r of %s is not one of %s" % (item["severity"], name, ", ".join(SEVERITIES)),
+                "pick one of those",
+                sub + ("severity",),
+            )
         values["severity"] = item["severity"]
     if "labels" in item:
         try:
@@ -172,35 +196,49 @@ def _normalize_check(name, item, catalog, fail):
     sub = ("checks", name)
     spec = catalog.check_types.get(name)
     if spec is None:
-        fail("unknown check type %r%s" % (name, _suggest(name, catalog.check_types)),
-             "use one of: %s" % ", ".join(sorted(catalog.check_types)), sub)
+        fail(
+            "unknown check type %r%s" % (name, _suggest(name, catalog.check_types)),
+            "use one of: %s" % ", ".join(sorted(catalog.check_types)),
+            sub,
+        )
     if item is None:
         item = {}
     if not isinstance(item, dict):
         fail("check %s must be a mapping" % name, "write e.g. %s: {config: {...}}" % name, sub)
     unknown = sorted(set(item) - set(CHECK_FIELDS))
     if unknown:
-        fail("unknown key(s) %s in check %s%s" % (", ".join(unknown), name, _suggest(unknown[0], CHECK_FIELDS)),
-             "allowed keys: %s (settings go under config:)" % ", ".join(CHECK_FIELDS), sub + (unknown[0],))
+        fail(
+            "unknown key(s) %s in check %s%s" % (", ".join(unknown), name, _suggest(unknown[0], CHECK_FIELDS)),
+            "allowed keys: %s (settings go under config:)" % ", ".join(CHECK_FIELDS),
+            sub + (unknown[0],),
+        )
     strategy = _strategy(item, fail, sub)
     values = {}
     _enabled(item, values, fail, sub)
     config = item.get("config")
     if config is not None:
         if not isinstance(config, dict):
-            fail("config of check %s must be a mapping" % name,
-                 "write config: {%s: ...}" % ", ".join(sorted(spec["parameters"])), sub + ("config",))
+            fail(
+                "config of check %s must be a mapping" % name,
+                "write config: {%s: ...}" % ", ".join(sorted(spec["parameters"])),
+                sub + ("config",),
+            )
         for key, value in config.items():
             pspec = spec["parameters"].get(key)
             if pspec is None:
-                fail("check %s has no setting %r%s" % (name, key, _suggest(key, spec["parameters"])),
-                     "settings of %s: %s" % (name, ", ".join(sorted(spec["parameters"]))),
-                     sub + ("config", key))
+                fail(
+                    "check %s has no setting %r%s" % (name, key, _suggest(key, spec["parameters"])),
+                    "settings of %s: %s" % (name, ", ".join(sorted(spec["parameters"]))),
+                    sub + ("config", key),
+                )
             try:
                 values[key] = validate_value(pspec["type"], value)
             except ValueError as exc:
-                fail("setting %s of check %s: %s" % (key, name, exc),
-                     "give %s as %s" % (key, pspec["type"]), sub + ("config", key))
+                fail(
+                    "setting %s of check %s: %s" % (key, name, exc),
+                    "give %s as %s" % (key, pspec["type"]),
+                    sub + ("config", key),
+                )
     return Contribution(("checks", name), strategy, values, implied_enabled="enabled" not in values)
 
 
@@ -211,8 +249,11 @@ def _normalize_alerting(item, fail):
     allowed = tuple(ALERTING_PARAMETERS) + ("strategy",)
     unknown = sorted(set(item) - set(allowed))
     if unknown:
-        fail("unknown key(s) %s in alerting%s" % (", ".join(unknown), _suggest(unknown[0], allowed)),
-             "allowed keys: %s" % ", ".join(allowed), sub + (unknown[0],))
+        fail(
+            "unknown key(s) %s in alerting%s" % (", ".join(unknown), _suggest(unknown[0], allowed)),
+            "allowed keys: %s" % ", ".join(allowed),
+            sub + (unknown[0],),
+        )
     strategy = _strategy(item, fail, sub)
     values = {}
     for key, pspec in ALERTING_PARAMETERS.items():
@@ -317,8 +358,9 @@ class PolicyState:
         # History lists are shared copy-on-write (_record never mutates one), so states
         # that share a prefix share its lists and the trace entries built from them.
         # Items are shared the same way: a state copies an item before changing it.
-        values = dict((section, dict(items) if section != "alerting" else items)
-                      for section, items in self.values.items())
+        values = dict(
+            (section, dict(items) if section != "alerting" else items) for section, items in self.values.items()
+        )
         return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts))
 
     def _own(self, prefix):
@@ -351,14 +393,22 @@ class PolicyState:
             fresh = copy.deepcopy(_get(self.defaults, prefix))
             self._owned.add(prefix)
             given = set(path for path, _ in iter_leaves(contribution.values))
-            for path, value in iter_leaves(item):
+            for path, _old in iter_leaves(item):
                 if path not in given and _get_default(fresh, path) is _MISSING:
-                    self._record(prefix + path, {"source": name, "strategy": "override",
-                                                 "value": None, "dropped": True})
+                    self._record(
+                        prefix + path, {"source": name, "strategy": "override", "value": None, "dropped": True}
+                    )
             for path, value in iter_leaves(fresh):
                 if path not in given:
-                    self._record(prefix + path, {"source": DEFAULT_SOURCE, "strategy": "reset",
-                                                 "value": copy.deepcopy(value), "reset_by": name})
+                    self._record(
+                        prefix + path,
+                        {
+                            "source": DEFAULT_SOURCE,
+                            "strategy": "reset",
+                            "value": copy.deepcopy(value),
+                            "reset_by": name,
+                        },
+                    )
             _set(self.values, prefix, fresh)
         item = self._own(prefix)
         for path, value in iter_leaves(contribution.values):
@@ -382,24 +432,30 @@ class PolicyState:
             seen = self.tier_leaves.get(path)
             if seen is None or seen[0] == source.name:
                 continue
-            both_merged_lists = (isinstance(value, list) and isinstance(seen[1], list)
-                                 and contribution.strategy == "merge" and seen[2] == "merge")
+            both_merged_lists = (
+                isinstance(value, list)
+                and isinstance(seen[1], list)
+                and contribution.strategy == "merge"
+                and seen[2] == "merge"
+            )
             if not both_merged_lists and _differs(seen[1], value):
                 self._conflict(path, seen[0], seen[1], source.name, value)
         if contribution.strategy == "override":
             for path, seen in list(self.tier_leaves.items()):
-                if (path[:len(prefix)] == prefix and path not in given and seen[0] != source.name):
+                if path[: len(prefix)] == prefix and path not in given and seen[0] != source.name:
                     self._conflict(path, seen[0], seen[1], source.name, "(dropped by override)")
         for path, value in given.items():
             self.tier_leaves[path] = (source.name, value, contribution.strategy)
 
     def _conflict(self, path, first, first_value, second, second_value):
-        self.conflicts.append({
-            "path": ".".join(path),
-            "sources": [first, second],
-            "values": [first_value, second_value],
-            "winner": second,
-        })
+        self.conflicts.append(
+            {
+                "path": ".".join(path),
+                "sources": [first, second],
+                "values": [first_value, second_value],
+                "winner": second,
+            }
+        )
 
     # -- results --------------------------------------------------------------------
 
@@ -420,8 +476,12 @@ class PolicyState:
             dotted = ".".join(path)
             history = self.history.get(path) or []
             if dotted in conflicts_by_path:
-                entry = {"value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
-                         "history": history, "conflicts": conflicts_by_path[dotted]}
+                entry = {
+                    "value": value,
+                    "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                    "history": history,
+                    "conflicts": conflicts_by_path[dotted],
+                }
             else:
                 entry = interner.entry(dotted, history, value)
             trace[dotted] = entry
@@ -465,8 +525,10 @@ class Interner:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = {
-                "value": value, "source": history[-1]["source"] if history else DEFAULT_SOURCE,
-                "history": history}
+                "value": value,
+                "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                "history": history,
+            }
         return entry
 
 

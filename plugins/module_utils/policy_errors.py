@@ -59,8 +59,7 @@ class FleetModelErrors(FleetModelError):
     def __init__(self, errors):
         self.errors = list(errors)
         super(FleetModelErrors, self).__init__(
-            "%d problems in the fleet model:\n" % len(self.errors)
-            + "\n".join("  - %s" % e for e in self.errors)
+            "%d problems in the fleet model:\n" % len(self.errors) + "\n".join("  - %s" % e for e in self.errors)
         )
 
     def __str__(self):

@@ -72,9 +72,7 @@ def _optional_string(value):
 
 def _duration(value):
     if not isinstance(value, str) or not _DURATION_RE.match(value):
-        raise ValueError(
-            "expected a Prometheus duration such as 30s, 5m or 1h30m, got %r" % (value,)
-        )
+        raise ValueError("expected a Prometheus duration such as 30s, 5m or 1h30m, got %r" % (value,))
     return value
 
 
@@ -108,13 +106,13 @@ def _mount_paths(value):
                 raise ValueError("mount path %r must be absolute (start with /)" % (entry,))
             continue
         if not isinstance(entry, dict) or "path" not in entry:
-            raise ValueError(
-                "mount path entries are strings or {path, fstype, options} mappings, got %r" % (entry,)
-            )
+            raise ValueError("mount path entries are strings or {path, fstype, options} mappings, got %r" % (entry,))
         unknown = set(entry) - {"path", "fstype", "options"}
         if unknown:
-            raise ValueError("unknown key(s) %s in mount path %r (allowed: path, fstype, options)"
-                             % (", ".join(sorted(unknown)), entry))
+            raise ValueError(
+                "unknown key(s) %s in mount path %r (allowed: path, fstype, options)"
+                % (", ".join(sorted(unknown)), entry)
+            )
         _string(entry["path"])
         if not entry["path"].startswith("/"):
             raise ValueError("mount path %r must be absolute (start with /)" % (entry["path"],))
@@ -137,8 +135,10 @@ def _port_list(value):
         if isinstance(entry, dict):
             unknown = set(entry) - {"host", "port", "name"}
             if unknown:
-                raise ValueError("unknown key(s) %s in port entry %r (allowed: host, port, name)"
-                                 % (", ".join(sorted(unknown)), entry))
+                raise ValueError(
+                    "unknown key(s) %s in port entry %r (allowed: host, port, name)"
+                    % (", ".join(sorted(unknown)), entry)
+                )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError("port entries are 1-65535 or {host, port}, got %r" % (entry,))
     return value
@@ -153,8 +153,10 @@ def _command_list(value):
             raise ValueError("command entries need name and command, got %r" % (entry,))
         unknown = set(entry) - {"name", "command", "timeout_seconds"}
         if unknown:
-            raise ValueError("unknown key(s) %s in command %r (allowed: name, command, timeout_seconds)"
-                             % (", ".join(sorted(unknown)), entry.get("name")))
+            raise ValueError(
+                "unknown key(s) %s in command %r (allowed: name, command, timeout_seconds)"
+                % (", ".join(sorted(unknown)), entry.get("name"))
+            )
         _string(entry["name"])
         if not isinstance(entry["command"], (str, list)):
             raise ValueError("command %r must be a string or a list of arguments" % entry["name"])
@@ -186,7 +188,5 @@ def validate_value(type_name, value):
     try:
         validator = VALIDATORS[type_name]
     except KeyError:
-        raise ValueError(
-            "unknown parameter type %r (known: %s)" % (type_name, ", ".join(PARAMETER_TYPES))
-        )
+        raise ValueError("unknown parameter type %r (known: %s)" % (type_name, ", ".join(PARAMETER_TYPES)))
     return validator(value)

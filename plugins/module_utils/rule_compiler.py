@@ -288,7 +288,7 @@ _TEST_INTERVAL = "1m"
 def _cpu_series(host, value, samples):
     idle_per_min = 60.0 * (1.0 - value / 100.0)
     return [{"series": 'node_cpu_seconds_total{instance=%s,job="node",cpu="0",mode="idle"}' % promql_string(host),
-             "values": "1000+%sx%d" % (format_value(round(idle_per_min, 6)), samples)}], {"instance": host}
+             "values": "1000+%sx%d" % (format_value(round(idle_per_min, 6)), samples)}], {"instance": host, "job": "node"}
 
 
 def _memory_series(host, value, samples):

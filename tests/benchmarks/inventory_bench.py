@@ -69,8 +69,10 @@ def main(argv):
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     rows = []
     print("ansible-inventory --list, one run each; ours computes every target's effective policy and trace")
-    print("%-16s %9s  %10s  %10s  %10s  %10s  %7s  %7s" % ("measure", "targets", "core s", "core MiB", "fleet s", "fleet MiB",
-                                                   "ratio", "us/tgt"))
+    print(
+        "%-16s %9s  %10s  %10s  %10s  %10s  %7s  %7s"
+        % ("measure", "targets", "core s", "core MiB", "fleet s", "fleet MiB", "ratio", "us/tgt")
+    )
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="accelmon-bench-") as tmp:
             t0 = time.perf_counter()
@@ -84,17 +86,25 @@ def main(argv):
             ansible_inventory = os.path.join(BIN, "ansible-inventory")
             cases = [("load", [sys.executable, "-c", LOAD, core], [sys.executable, "-c", LOAD, source])]
             if n <= LIST_TRACE_MAX:
-                cases.append(("--list", [ansible_inventory, "-i", core, "--list"],
-                              [ansible_inventory, "-i", source, "--list"]))
-            cases.append(("--list no trace", [ansible_inventory, "-i", core, "--list"],
-                          [ansible_inventory, "-i", no_trace, "--list"]))
+                cases.append(
+                    ("--list", [ansible_inventory, "-i", core, "--list"], [ansible_inventory, "-i", source, "--list"])
+                )
+            cases.append(
+                (
+                    "--list no trace",
+                    [ansible_inventory, "-i", core, "--list"],
+                    [ansible_inventory, "-i", no_trace, "--list"],
+                )
+            )
             for label, core_cmd, ours_cmd in cases:
                 core_s, core_mb = measure(core_cmd, env)
                 ours_s, ours_mb = measure(ours_cmd, env)
                 ratio = ours_s / core_s
                 rows.append((label, n, core_s, core_mb, ours_s, ours_mb, ratio))
-                print("%-16s %9d  %10.2f  %10.0f  %10.2f  %10.0f  %7.2f  %7.0f"
-                      % (label, n, core_s, core_mb, ours_s, ours_mb, ratio, ours_s / n * 1e6))
+                print(
+                    "%-16s %9d  %10.2f  %10.0f  %10.2f  %10.0f  %7.2f  %7.0f"
+                    % (label, n, core_s, core_mb, ours_s, ours_mb, ratio, ours_s / n * 1e6)
+                )
                 sys.stdout.flush()
             print("%-16s %9d  (model generation %.1fs, %d groups)" % ("", n, gen, len(model["groups"])))
     loads = [r for r in rows if r[0] == "load"]

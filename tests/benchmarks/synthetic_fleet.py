@@ -8,14 +8,28 @@ import random
 
 import yaml
 
-PROVIDERS = [("aws", ["us-east-1", "us-west-2", "eu-west-1"]), ("gcp", ["us-central1", "europe-west4"]),
-             ("onprem", ["dc1", "dc2", "dc3"])]
-LOGICAL = ["ml-training", "ml-training/llm", "ml-training/vision", "inference", "inference/batch",
-           "research", "data-prep"]
+PROVIDERS = [
+    ("aws", ["us-east-1", "us-west-2", "eu-west-1"]),
+    ("gcp", ["us-central1", "europe-west4"]),
+    ("onprem", ["dc1", "dc2", "dc3"]),
+]
+LOGICAL = [
+    "ml-training",
+    "ml-training/llm",
+    "ml-training/vision",
+    "inference",
+    "inference/batch",
+    "research",
+    "data-prep",
+]
 ENVIRONMENTS = ["production", "staging", "development"]
 TEAMS = ["cc-100", "cc-200", "cc-300", "cc-400"]
-RULE_KNOBS = [("HighCPUUsage", "cpu_percent"), ("HighMemoryUsage", "memory_percent"),
-              ("AcceleratorHighTemperature", "celsius"), ("DiskSpaceLow", "free_percent")]
+RULE_KNOBS = [
+    ("HighCPUUsage", "cpu_percent"),
+    ("HighMemoryUsage", "memory_percent"),
+    ("AcceleratorHighTemperature", "celsius"),
+    ("DiskSpaceLow", "free_percent"),
+]
 
 
 def infra_paths(racks_per_zone):
@@ -56,24 +70,37 @@ def generate(n_targets, seed=7):
             groups[path]["checks"] = {"mount": {"config": {"paths": ["/%s" % path.split(":")[1].split("/")[0]]}}}
     groups["environment:staging"]["alert_rules"] = {"NodeDown": {"enabled": False}}
     groups["environment:production"].setdefault("alert_rules", {})["HighCPUUsage"] = {
-        "thresholds": {"cpu_percent": 70}, "strategy": "override"}
+        "thresholds": {"cpu_percent": 70},
+        "strategy": "override",
+    }
     targets = {}
     hosts = []
     for i in range(n_targets):
         name = "gpu-%06d" % i
         primary = racks[i % len(racks)]
-        member = ["logical:%s" % LOGICAL[rnd.randrange(len(LOGICAL))],
-                  "environment:%s" % ENVIRONMENTS[rnd.randrange(len(ENVIRONMENTS))],
-                  "cost_center:%s" % TEAMS[rnd.randrange(len(TEAMS))]]
+        member = [
+            "logical:%s" % LOGICAL[rnd.randrange(len(LOGICAL))],
+            "environment:%s" % ENVIRONMENTS[rnd.randrange(len(ENVIRONMENTS))],
+            "cost_center:%s" % TEAMS[rnd.randrange(len(TEAMS))],
+        ]
         address = "10.%d.%d.%d" % (i // 65536 % 256, i // 256 % 256, i % 256)
         spec = {"address": address, "primary_group": primary, "groups": member}
         if rnd.random() < 0.02:
-            spec["overrides"] = {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": rnd.randrange(50, 99)}}}}
+            spec["overrides"] = {
+                "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": rnd.randrange(50, 99)}}}
+            }
         targets[name] = spec
         hosts.append((name, address, [primary] + member))
-    model = {"namespaces": {"environment": {"priority": 10}, "logical": {"priority": 50},
-                            "cost_center": {"priority": 70}, "infrastructure": {"priority": 100}},
-             "groups": groups, "targets": targets}
+    model = {
+        "namespaces": {
+            "environment": {"priority": 10},
+            "logical": {"priority": 50},
+            "cost_center": {"priority": 70},
+            "infrastructure": {"priority": 100},
+        },
+        "groups": groups,
+        "targets": targets,
+    }
     return model, hosts
 
 

@@ -24,11 +24,12 @@ def ansible_env(**extra):
 
 
 def run(args, timeout=300, check=True, **env):
-    proc = subprocess.run(args, cwd=ROOT, env=ansible_env(**env), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(args, cwd=ROOT, env=ansible_env(**env), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError("%s failed (%d)\nstdout:\n%s\nstderr:\n%s"
-                             % (" ".join(args), proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
+        raise AssertionError(
+            "%s failed (%d)\nstdout:\n%s\nstderr:\n%s"
+            % (" ".join(args), proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
+        )
     return proc
 
 

@@ -10,8 +10,16 @@ from helpers import BIN, run
 
 def test_filters_in_a_playbook(tmp_path):
     out = tmp_path / "out.json"
-    run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "tests/integration/playbooks/filters.yml",
-         "-e", "out=%s" % out])
+    run(
+        [
+            os.path.join(BIN, "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "tests/integration/playbooks/filters.yml",
+            "-e",
+            "out=%s" % out,
+        ]
+    )
     data = json.loads(out.read_text())
     assert data["policy"]["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 60
     assert data["trace"]["alert_rules.NodeDown.enabled"]["source"] == "environment:staging"
@@ -25,7 +33,8 @@ def test_filters_in_a_playbook(tmp_path):
 def test_policy_diff_reports_moves_with_sources(tmp_path):
     out = tmp_path / "out.json"
     playbook = tmp_path / "diff.yml"
-    playbook.write_text("""
+    playbook.write_text(
+        """
 - hosts: localhost
   connection: local
   gather_facts: false
@@ -45,12 +54,22 @@ def test_policy_diff_reports_moves_with_sources(tmp_path):
           targets:
             a: {primary_group: "infrastructure:dc1", groups: ["environment:production"]}
             c: {primary_group: "infrastructure:dc1"}
-""" % out)
+"""
+        % out
+    )
     run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(playbook)])
     diff = json.loads(out.read_text())
     assert diff["added_targets"] == ["c"] and diff["removed_targets"] == ["b"]
-    assert diff["changed"] == {"a": {"alert_rules.HighCPUUsage.thresholds.cpu_percent": {
-        "old": 70, "new": 65, "old_source": "environment:production", "new_source": "environment:production"}}}
+    assert diff["changed"] == {
+        "a": {
+            "alert_rules.HighCPUUsage.thresholds.cpu_percent": {
+                "old": 70,
+                "new": 65,
+                "old_source": "environment:production",
+                "new_source": "environment:production",
+            }
+        }
+    }
 
 
 def test_filter_error_is_clear(tmp_path):

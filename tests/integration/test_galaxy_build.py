@@ -19,12 +19,30 @@ def test_build_install_and_use(tmp_path):
     assert "plugins/inventory/fleet.py" in names and "plugins/module_utils/policy_engine.py" in names
     assert not any(n.startswith((".venv", ".build", ".git/", "tests/output")) for n in names)
     dest = tmp_path / "collections"
-    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "--offline", "-p", str(dest), tarballs[0]])
+    run(
+        [
+            os.path.join(BIN, "ansible-galaxy"),
+            "collection",
+            "install",
+            "--force",
+            "--offline",
+            "-p",
+            str(dest),
+            tarballs[0],
+        ]
+    )
     installed = dest / "ansible_collections" / "accelmon" / "monitoring"
     assert (installed / "MANIFEST.json").exists()
     env = {"ANSIBLE_COLLECTIONS_PATH": str(dest)}
     doc = run([os.path.join(BIN, "ansible-doc"), "-t", "inventory", "accelmon.monitoring.fleet"], **env).stdout
     assert "accelmon_effective_policy" in doc
-    graph = run([os.path.join(BIN, "ansible-inventory"), "-i",
-                 os.path.join(ROOT, "inventory", "examples", "spec", "spec.accelmon.yml"), "--graph"], **env).stdout
+    graph = run(
+        [
+            os.path.join(BIN, "ansible-inventory"),
+            "-i",
+            os.path.join(ROOT, "inventory", "examples", "spec", "spec.accelmon.yml"),
+            "--graph",
+        ],
+        **env,
+    ).stdout
     assert "infrastructure__aws__us_east_1__us_east_1a" in graph

@@ -41,22 +41,37 @@ def test_spec_outcomes_through_the_cli():
 
 
 def test_limit_patterns_work_as_operators_expect():
-    out = run([os.path.join(BIN, "ansible"), "-i", EXAMPLES["hybrid"], "--list-hosts",
-               "environment__production:&infrastructure__aws"]).stdout
+    out = run(
+        [
+            os.path.join(BIN, "ansible"),
+            "-i",
+            EXAMPLES["hybrid"],
+            "--list-hosts",
+            "environment__production:&infrastructure__aws",
+        ]
+    ).stdout
     hosts = sorted(line.strip() for line in out.splitlines()[1:])
     assert hosts == ["i-0a1b2c3d4e5f60002", "i-1234567890"]
     out = run([os.path.join(BIN, "ansible"), "-i", EXAMPLES["hybrid"], "--list-hosts", "logical__ml_training"]).stdout
     assert sorted(line.strip() for line in out.splitlines()[1:]) == [
-        "dc1-a01-gpu01", "dc1-a01-gpu02", "i-0a1b2c3d4e5f60002", "i-1234567890"]
+        "dc1-a01-gpu01",
+        "dc1-a01-gpu02",
+        "i-0a1b2c3d4e5f60002",
+        "i-1234567890",
+    ]
 
 
 def test_bad_model_gives_clear_error_without_traceback(tmp_path):
-    (tmp_path / "fleet.yml").write_text('groups:\n  "infrastructure:dc1": {}\ntargets:\n'
-                                        '  gpu01: {primary_group: "logical:a"}\n')
+    (tmp_path / "fleet.yml").write_text(
+        'groups:\n  "infrastructure:dc1": {}\ntargets:\n  gpu01: {primary_group: "logical:a"}\n'
+    )
     source = tmp_path / "bad.accelmon.yml"
     source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
-    proc = run([os.path.join(BIN, "ansible-inventory"), "-i", str(source), "--list"], check=False,
-               ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
+    proc = run(
+        [os.path.join(BIN, "ansible-inventory"), "-i", str(source), "--list"],
+        check=False,
+        ANSIBLE_INVENTORY_UNPARSED_FAILED="true",
+    )
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "fleet.yml:4" in text and "target gpu01" in text and "Fix:" in text

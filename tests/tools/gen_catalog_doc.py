@@ -14,27 +14,45 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils import policy_
 
 
 def render():
-    out = ["# Policy catalog", "",
-           "Generated from `plugins/module_utils/policy_catalog.py` by `tests/tools/gen_catalog_doc.py`.",
-           "Template names and threshold keys are a contract. `${selector}` is where the rule compiler",
-           "puts the label matchers of the hosts that share one parameter set.", "",
-           "## Alert-rule templates", "",
-           "Every rule also has `enabled` (default true), `for`, `severity` (info, warning, critical) "
-           "and free `labels`.", "",
-           "| template | thresholds (default) | for | severity | metrics from |", "| --- | --- | --- | --- | --- |"]
+    out = [
+        "# Policy catalog",
+        "",
+        "Generated from `plugins/module_utils/policy_catalog.py` by `tests/tools/gen_catalog_doc.py`.",
+        "Template names and threshold keys are a contract. `${selector}` is where the rule compiler",
+        "puts the label matchers of the hosts that share one parameter set.",
+        "",
+        "## Alert-rule templates",
+        "",
+        "Every rule also has `enabled` (default true), `for`, `severity` (info, warning, critical) and free `labels`.",
+        "",
+        "| template | thresholds (default) | for | severity | metrics from |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, spec in sorted(cat.BUILTIN_RULE_TEMPLATES.items()):
         params = ", ".join("`%s` %s (%s)" % (k, p["type"], p["default"]) for k, p in spec["parameters"].items())
-        out.append("| `%s` | %s | %s | %s | %s |" % (name, params or "-", spec["for"], spec["severity"],
-                                                   spec["metrics_source"]))
+        out.append(
+            "| `%s` | %s | %s | %s | %s |"
+            % (name, params or "-", spec["for"], spec["severity"], spec["metrics_source"])
+        )
     out += ["", "Expressions:", ""]
     for name, spec in sorted(cat.BUILTIN_RULE_TEMPLATES.items()):
         out += ["- `%s`: `%s`" % (name, spec["expr"].replace("|", "\\|"))]
-    out += ["", "## Check types", "", "Checks are off until a source configures them "
-            "(see fleet-model.md). Every check has `interval` and `timeout_seconds`.", "",
-            "| check | settings (type, default) | what it checks |", "| --- | --- | --- |"]
+    out += [
+        "",
+        "## Check types",
+        "",
+        "Checks are off until a source configures them "
+        "(see fleet-model.md). Every check has `interval` and `timeout_seconds`.",
+        "",
+        "| check | settings (type, default) | what it checks |",
+        "| --- | --- | --- |",
+    ]
     for name, spec in sorted(cat.BUILTIN_CHECK_TYPES.items()):
-        params = ", ".join("`%s` %s (%s)" % (k, p["type"], p["default"]) for k, p in spec["parameters"].items()
-                           if k not in ("interval", "timeout_seconds"))
+        params = ", ".join(
+            "`%s` %s (%s)" % (k, p["type"], p["default"])
+            for k, p in spec["parameters"].items()
+            if k not in ("interval", "timeout_seconds")
+        )
         out.append("| `%s` | %s | %s |" % (name, params, spec["description"]))
     out += ["", "## Alerting", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     for name, p in cat.ALERTING_PARAMETERS.items():

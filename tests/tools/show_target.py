@@ -66,14 +66,24 @@ def main(argv):
     print(table(rows, ("group", "ansible group", "")))
     print("")
     print("provider: %s  metadata: %s" % (hv["accelmon_provider"], fmt(hv["accelmon_provider_metadata"])))
-    print("merge order: %s" % " -> ".join(["default"] + model.membership(target)
-                                         + (["target:%s" % name] if target.contributions else [])))
+    print(
+        "merge order: %s"
+        % " -> ".join(["default"] + model.membership(target) + (["target:%s" % name] if target.contributions else []))
+    )
     print("")
     policy = hv["accelmon_effective_policy"]
     rows = []
     for rule, spec in sorted(policy["alert_rules"].items()):
-        rows.append((rule, "on" if spec["enabled"] else "off", fmt(spec["thresholds"]) if spec["thresholds"] else "",
-                     spec["for"], spec["severity"], fmt(spec["labels"]) if spec["labels"] else ""))
+        rows.append(
+            (
+                rule,
+                "on" if spec["enabled"] else "off",
+                fmt(spec["thresholds"]) if spec["thresholds"] else "",
+                spec["for"],
+                spec["severity"],
+                fmt(spec["labels"]) if spec["labels"] else "",
+            )
+        )
     print(table(rows, ("alert rule", "enabled", "thresholds", "for", "severity", "labels")))
     print("")
     rows = []
@@ -88,9 +98,11 @@ def main(argv):
     for leaf, entry in sorted(hv["accelmon_policy_trace"].items()):
         if entry["source"] == "default" and len(entry["history"]) == 1:
             continue
-        chain = " -> ".join("%s=%s%s" % (h["source"], fmt(h["value"]),
-                                         "" if h["strategy"] in ("merge", "default") else " (%s)" % h["strategy"])
-                            for h in entry["history"])
+        chain = " -> ".join(
+            "%s=%s%s"
+            % (h["source"], fmt(h["value"]), "" if h["strategy"] in ("merge", "default") else " (%s)" % h["strategy"])
+            for h in entry["history"]
+        )
         rows.append((leaf, fmt(entry["value"]), entry["source"], chain))
     print("Trace (values not left at their built-in default):")
     print(table(rows, ("leaf", "value", "winning source", "history")))
@@ -99,8 +111,10 @@ def main(argv):
         print("")
         print("Conflicts (same namespace and depth):")
         for c in conflicts:
-            print("  %s: %s=%s vs %s=%s, %s wins" % (c["path"], c["sources"][0], fmt(c["values"][0]),
-                                                     c["sources"][1], fmt(c["values"][1]), c["winner"]))
+            print(
+                "  %s: %s=%s vs %s=%s, %s wins"
+                % (c["path"], c["sources"][0], fmt(c["values"][0]), c["sources"][1], fmt(c["values"][1]), c["winner"])
+            )
     return 0
 
 

@@ -15,9 +15,7 @@ import testinfra.utils.ansible_runner
 # (testinfra's ansible backend costs one ansible run, ~5 s here, per command).
 testinfra_hosts = [
     "podman://" + name
-    for name in testinfra.utils.ansible_runner.AnsibleRunner(
-        os.environ["MOLECULE_INVENTORY_FILE"]
-    ).get_hosts("all")
+    for name in testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"]).get_hosts("all")
 ]
 
 NODE_EXPORTER_PORT = 9100
@@ -114,9 +112,9 @@ def test_all_smi(host):
         "all_smi_gpu_power_consumption_watts",
     ):
         assert name in names, name
-    temps = [l for l in text.splitlines() if l.startswith("all_smi_gpu_temperature_celsius{")]
+    temps = [ln for ln in text.splitlines() if ln.startswith("all_smi_gpu_temperature_celsius{")]
     assert len(temps) == 8, temps
-    assert all('gpu="NVIDIA H200"' in l for l in temps)
+    assert all('gpu="NVIDIA H200"' in ln for ln in temps)
 
 
 def test_all_smi_runs_as_dedicated_user(host):
@@ -150,9 +148,7 @@ def test_dcgm_counters_csv_has_alert_fields(host):
     csv = host.file("/etc/dcgm-exporter/accelmon-counters.csv")
     assert csv.exists
     fields = {
-        l.split(",", 1)[0].strip()
-        for l in csv.content_string.splitlines()
-        if l.strip() and not l.startswith("#")
+        ln.split(",", 1)[0].strip() for ln in csv.content_string.splitlines() if ln.strip() and not ln.startswith("#")
     }
     for field in (
         "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL",
@@ -167,4 +163,3 @@ def test_dcgm_counters_csv_has_alert_fields(host):
         "DCGM_FI_DEV_FB_TOTAL",
     ):
         assert field in fields, field
-

@@ -27,8 +27,12 @@ def parse(source, inventory=None):
 
 def test_verify_file_only_accepts_our_suffixes(tmp_path):
     plugin = inventory_loader.get("accelmon.monitoring.fleet")
-    for name, ok in [("prod.accelmon.yml", True), ("prod.accelmon.yaml", True), ("prod.yml", False),
-                     ("accelmon.yml.bak", False)]:
+    for name, ok in [
+        ("prod.accelmon.yml", True),
+        ("prod.accelmon.yaml", True),
+        ("prod.yml", False),
+        ("accelmon.yml.bak", False),
+    ]:
         path = tmp_path / name
         path.write_text("plugin: accelmon.monitoring.fleet\n")
         assert plugin.verify_file(str(path)) is ok, name
@@ -36,9 +40,19 @@ def test_verify_file_only_accepts_our_suffixes(tmp_path):
 
 def test_spec_example_groups_children_and_hostvars():
     inv = parse(os.path.join(EXAMPLES, "spec", "spec.accelmon.yml"))
-    assert set(["infrastructure", "logical", "environment", "infrastructure__aws",
-                "infrastructure__aws__us_east_1", "infrastructure__aws__us_east_1__us_east_1a",
-                "logical__ml_training", "environment__production", "environment__staging"]) <= set(inv.groups)
+    assert set(
+        [
+            "infrastructure",
+            "logical",
+            "environment",
+            "infrastructure__aws",
+            "infrastructure__aws__us_east_1",
+            "infrastructure__aws__us_east_1__us_east_1a",
+            "logical__ml_training",
+            "environment__production",
+            "environment__staging",
+        ]
+    ) <= set(inv.groups)
     assert [g.name for g in inv.groups["infrastructure__aws"].child_groups] == ["infrastructure__aws__us_east_1"]
     host = inv.get_host("i-1234567890")
     hv = host.get_vars()
@@ -46,13 +60,22 @@ def test_spec_example_groups_children_and_hostvars():
     assert hv["accelmon_primary_group"] == "infrastructure:aws/us-east-1/us-east-1a"
     assert hv["accelmon_groups"][0] == hv["accelmon_primary_group"]
     assert hv["accelmon_effective_policy"]["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 60
-    assert hv["accelmon_policy_trace"]["alert_rules.HighCPUUsage.thresholds.cpu_percent"]["source"] == \
-        "target:i-1234567890"
+    assert (
+        hv["accelmon_policy_trace"]["alert_rules.HighCPUUsage.thresholds.cpu_percent"]["source"]
+        == "target:i-1234567890"
+    )
     assert hv["accelmon_provider"] == "aws"
     # membership through children: the host is in every ancestor group
     ancestors = set(g.name for g in host.get_groups())
-    assert {"infrastructure", "infrastructure__aws", "infrastructure__aws__us_east_1",
-            "logical", "logical__ml_training", "environment", "environment__production"} <= ancestors
+    assert {
+        "infrastructure",
+        "infrastructure__aws",
+        "infrastructure__aws__us_east_1",
+        "logical",
+        "logical__ml_training",
+        "environment",
+        "environment__production",
+    } <= ancestors
     stg = inv.get_host("stg-gpu-01").get_vars()
     assert stg["accelmon_effective_policy"]["alert_rules"]["NodeDown"]["enabled"] is False
     ml = inv.get_host("ml-onprem-01").get_vars()
@@ -69,8 +92,7 @@ def test_hybrid_example_with_registrations_and_custom_namespace():
     inv = parse(os.path.join(EXAMPLES, "hybrid", "hybrid.accelmon.yml"))
     assert "dc1-a01-cpu01" in inv.hosts  # from registrations/
     assert "cost_center__cc_4711" in inv.groups
-    assert [h.name for h in inv.groups["cost_center__cc_4711"].get_hosts()] == [
-        "dc1-a01-gpu02", "i-0a1b2c3d4e5f60002"]
+    assert [h.name for h in inv.groups["cost_center__cc_4711"].get_hosts()] == ["dc1-a01-gpu02", "i-0a1b2c3d4e5f60002"]
     ipv6 = inv.get_host("dc1-a02-npu-01").get_vars()
     assert ipv6["ansible_host"] == "fd00:10::21"
 
@@ -78,7 +100,8 @@ def test_hybrid_example_with_registrations_and_custom_namespace():
 def test_constructed_options(tmp_path):
     shutil.copytree(os.path.join(EXAMPLES, "spec"), str(tmp_path / "spec"))
     source = tmp_path / "spec" / "constructed.accelmon.yml"
-    source.write_text(textwrap.dedent("""
+    source.write_text(
+        textwrap.dedent("""
         plugin: accelmon.monitoring.fleet
         model: fleet.yml
         compose:
@@ -88,7 +111,8 @@ def test_constructed_options(tmp_path):
         keyed_groups:
           - key: accelmon_provider
             prefix: provider
-        """))
+        """)
+    )
     inv = parse(str(source))
     assert inv.get_host("i-1234567890").get_vars()["cpu_alert_at"] == 60
     assert [h.name for h in inv.groups["strict_cpu"].get_hosts()] == ["i-1234567890"]
@@ -105,7 +129,8 @@ def test_policy_trace_option_off(tmp_path):
 
 
 def test_bad_model_raises_parser_error_and_adds_nothing(tmp_path):
-    (tmp_path / "fleet.yml").write_text(textwrap.dedent("""
+    (tmp_path / "fleet.yml").write_text(
+        textwrap.dedent("""
         groups:
           "infrastructure:dc1": {}
           "logical:a": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}}}
@@ -113,7 +138,8 @@ def test_bad_model_raises_parser_error_and_adds_nothing(tmp_path):
         targets:
           ok-host: {primary_group: "infrastructure:dc1"}
           bad-host: {primary_group: "infrastructure:dc1", groups: ["logical:a", "logical:b"]}
-        """))
+        """)
+    )
     source = tmp_path / "bad.accelmon.yml"
     source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\nstrict: true\n")
     inv = InventoryData()
@@ -129,13 +155,18 @@ def test_cache_rereads_changed_files(tmp_path):
     shutil.copytree(os.path.join(EXAMPLES, "spec"), str(tmp_path / "spec"))
     cache_dir = tmp_path / "cache"
     source = tmp_path / "spec" / "cached.accelmon.yml"
-    source.write_text(textwrap.dedent("""
+    source.write_text(
+        textwrap.dedent(
+            """
         plugin: accelmon.monitoring.fleet
         model: fleet.yml
         cache: true
         cache_plugin: ansible.builtin.jsonfile
         cache_connection: %s
-        """ % cache_dir))
+        """
+            % cache_dir
+        )
+    )
     plugin = inventory_loader.get("accelmon.monitoring.fleet")
     inv = InventoryData()
     plugin.parse(inv, DataLoader(), str(source), cache=True)

@@ -56,66 +56,113 @@ def assert_located(exc, text, filename, line, *fragments):
 
 
 def test_unknown_namespace(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": """
         groups:
           "infrastucture:onprem/dc1": {}
-        """})
-    assert_located(exc, text, "groups.yml", 3, "unknown namespace 'infrastucture'",
-                   "did you mean infrastructure?", "group infrastucture:onprem/dc1")
+        """
+        },
+    )
+    assert_located(
+        exc,
+        text,
+        "groups.yml",
+        3,
+        "unknown namespace 'infrastucture'",
+        "did you mean infrastructure?",
+        "group infrastucture:onprem/dc1",
+    )
 
 
 def test_undeclared_group_referenced_by_target(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": GOOD_GROUPS, "targets.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": GOOD_GROUPS,
+            "targets.yml": """
         targets:
           gpu01:
             primary_group: "infrastructure:onprem/dc1"
             groups: ["logical:ml-trainig"]
-        """})
-    assert_located(exc, text, "targets.yml", 5, "target gpu01", "'logical:ml-trainig' is not declared",
-                   "did you mean logical:ml-training?")
+        """,
+        },
+    )
+    assert_located(
+        exc,
+        text,
+        "targets.yml",
+        5,
+        "target gpu01",
+        "'logical:ml-trainig' is not declared",
+        "did you mean logical:ml-training?",
+    )
 
 
 def test_bad_strategy_name(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": """
         groups:
           "environment:production":
             alert_rules:
               HighCPUUsage: {thresholds: {cpu_percent: 70}, strategy: replace}
-        """})
-    assert_located(exc, text, "groups.yml", 5, "strategy 'replace' is not valid", "use merge",
-                   "group environment:production")
+        """
+        },
+    )
+    assert_located(
+        exc, text, "groups.yml", 5, "strategy 'replace' is not valid", "use merge", "group environment:production"
+    )
 
 
 def test_threshold_of_wrong_type(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": """
         groups:
           "environment:production":
             alert_rules:
               HighCPUUsage:
                 thresholds:
                   cpu_percent: "seventy"
-        """})
+        """
+        },
+    )
     assert_located(exc, text, "groups.yml", 7, "threshold cpu_percent of HighCPUUsage", "expected a number")
 
 
 def test_unknown_rule_template(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": """
         groups:
           "environment:production":
             alert_rules:
               HighCpuUsage: {thresholds: {cpu_percent: 70}}
-        """})
-    assert_located(exc, text, "groups.yml", 5, "unknown alert rule template 'HighCpuUsage'",
-                   "did you mean HighCPUUsage?")
+        """
+        },
+    )
+    assert_located(
+        exc, text, "groups.yml", 5, "unknown alert rule template 'HighCpuUsage'", "did you mean HighCPUUsage?"
+    )
 
 
 def test_unknown_check_type(tmp_path):
-    exc, text = error_of(tmp_path, {"groups.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "groups.yml": """
         groups:
           "logical:ml-training":
             checks:
               mounts: {config: {paths: [/models]}}
-        """})
+        """
+        },
+    )
     assert_located(exc, text, "groups.yml", 5, "unknown check type 'mounts'", "did you mean mount?")
 
 
@@ -130,129 +177,215 @@ def test_target_defined_in_two_files(tmp_path):
 
 
 def test_registered_host_also_in_model(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": GOOD_GROUPS + """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": GOOD_GROUPS
+            + """
 targets:
   gpu01: {primary_group: "infrastructure:onprem/dc1"}
-"""}, registrations={"gpu01.yml": "name: gpu01\nprimary_group: 'infrastructure:onprem/dc1'\n"})
+"""
+        },
+        registrations={"gpu01.yml": "name: gpu01\nprimary_group: 'infrastructure:onprem/dc1'\n"},
+    )
     assert "gpu01.yml" in text and "defined twice" in text and "a.yml" in text
 
 
 def test_group_defined_in_two_files(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": GOOD_GROUPS, "b.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": GOOD_GROUPS,
+            "b.yml": """
         groups:
           "logical:ml-training": {}
-        """})
+        """,
+        },
+    )
     assert_located(exc, text, "b.yml", 3, "group logical:ml-training", "defined twice", "a.yml")
 
 
 def test_yaml_syntax_error(tmp_path):
-    exc, text = error_of(tmp_path, {"broken.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "broken.yml": """
         groups:
           "logical:a": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}
           "logical:b": {}
-        """})
+        """
+        },
+    )
     assert "broken.yml:" in text and "YAML syntax error" in text and "Fix:" in text
     assert exc.line in (3, 4)
 
 
 def test_duplicate_key_in_one_file(tmp_path):
-    exc, text = error_of(tmp_path, {"dup.yml": GOOD_GROUPS + """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "dup.yml": GOOD_GROUPS
+            + """
 targets:
   gpu01: {primary_group: "infrastructure:onprem/dc1"}
   gpu01: {primary_group: "infrastructure:onprem/dc1"}
-"""})
+"""
+        },
+    )
     assert "dup.yml:8" in text and "duplicate key 'gpu01'" in text
 
 
 def test_primary_group_outside_infrastructure(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": GOOD_GROUPS + """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": GOOD_GROUPS
+            + """
 targets:
   gpu01:
     primary_group: "logical:ml-training"
-"""})
+"""
+        },
+    )
     assert_located(exc, text, "a.yml", 8, "outside the infrastructure namespace", "target gpu01")
 
 
 @pytest.mark.parametrize("address", ["10.0.1.500", "10.0.1", "fd00::1::2", "bad_host!", "-lead.example"])
 def test_invalid_address(tmp_path, address):
-    exc, text = error_of(tmp_path, {"a.yml": GOOD_GROUPS + """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": GOOD_GROUPS
+            + """
 targets:
   gpu01:
     address: "%s"
     primary_group: "infrastructure:onprem/dc1"
-""" % address})
+"""
+            % address
+        },
+    )
     assert_located(exc, text, "a.yml", 8, "address %r" % address, "target gpu01")
 
 
 @pytest.mark.parametrize("address", ["10.0.1.50", "fd00:10::21", "gpu01.dc1.example.com", "gpu01"])
 def test_valid_addresses(tmp_path, address):
-    m = load_fleet(write_source(tmp_path, {"a.yml": GOOD_GROUPS + """
+    m = load_fleet(
+        write_source(
+            tmp_path,
+            {
+                "a.yml": GOOD_GROUPS
+                + """
 targets:
   gpu01: {address: "%s", primary_group: "infrastructure:onprem/dc1"}
-""" % address}))
+"""
+                % address
+            },
+        )
+    )
     assert m.host_vars("gpu01")["ansible_host"] == address
 
 
 def test_safe_name_collision(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": """
         groups:
           "logical:ml-training": {}
           "logical:ml_training": {}
-        """})
+        """
+        },
+    )
     assert "logical__ml_training" in text and "collides" in text and "a.yml:" in text and "Fix:" in text
 
 
 def test_non_integer_priority(tmp_path):
-    exc, text = error_of(tmp_path, {"ns.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "ns.yml": """
         namespaces:
           tenant: {priority: high}
-        """})
+        """
+        },
+    )
     assert_located(exc, text, "ns.yml", 3, "priority 'high' is not an integer", "namespace tenant")
 
 
 def test_equal_priorities(tmp_path):
-    exc, text = error_of(tmp_path, {"ns.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "ns.yml": """
         namespaces:
           tenant: {priority: 50}
-        """})
+        """
+        },
+    )
     assert "share priority 50" in text and "Fix:" in text
 
 
 def test_same_depth_conflict_under_strict(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": """
         groups:
           "infrastructure:onprem/dc1": {}
           "logical:a": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}}}
           "logical:b": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 80}}}}
         targets:
           gpu01: {primary_group: "infrastructure:onprem/dc1", groups: ["logical:a", "logical:b"]}
-        """}, strict=True)
+        """
+        },
+        strict=True,
+    )
     assert "target gpu01" in text and "conflicting values" in text and "a.yml" in text
     assert "logical:a" in text and "logical:b" in text and "Fix:" in text
 
 
 def test_several_problems_reported_together(tmp_path):
     with pytest.raises(FleetModelErrors) as err:
-        load_fleet(write_source(tmp_path, {"a.yml": GOOD_GROUPS + """
+        load_fleet(
+            write_source(
+                tmp_path,
+                {
+                    "a.yml": GOOD_GROUPS
+                    + """
 targets:
   gpu01: {primary_group: "infrastructure:onprem/dc9"}
   gpu02: {primary_group: "infrastructure:onprem/dc1", address: "999.1.1.1"}
-"""}))
+"""
+                },
+            )
+        )
     assert len(err.value.errors) == 2
     assert "a.yml:7" in str(err.value) and "a.yml:8" in str(err.value)
 
 
 def test_unknown_key_suggests(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": GOOD_GROUPS + """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": GOOD_GROUPS
+            + """
 targets:
   gpu01: {primary_grop: "infrastructure:onprem/dc1"}
-"""})
+"""
+        },
+    )
     assert "unknown key 'primary_grop'" in text and "did you mean primary_group?" in text
 
 
 def test_provider_outside_infrastructure(tmp_path):
-    exc, text = error_of(tmp_path, {"a.yml": """
+    exc, text = error_of(
+        tmp_path,
+        {
+            "a.yml": """
         groups:
           "logical:a": {provider: aws}
-        """})
+        """
+        },
+    )
     assert "provider is only allowed on infrastructure groups" in text and "a.yml:3" in text

@@ -11,11 +11,11 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors 
 
 # The model of shared/design/fleet-model.md, verbatim, plus the targets its outcomes name.
 SPEC_MODEL = {
-    "namespaces": {"environment": {"priority": 10}, "logical": {"priority": 50},
-                   "infrastructure": {"priority": 100}},
+    "namespaces": {"environment": {"priority": 10}, "logical": {"priority": 50}, "infrastructure": {"priority": 100}},
     "groups": {
         "infrastructure:aws/us-east-1": {
-            "provider": "aws", "metadata": {"region": "us-east-1"},
+            "provider": "aws",
+            "metadata": {"region": "us-east-1"},
             "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 90}}},
         },
         "infrastructure:aws/us-east-1/us-east-1a": {"metadata": {"availability_zone": "us-east-1a"}},
@@ -69,8 +69,11 @@ def test_spec_outcome_without_override_environment_overrides_logical_over_infra(
     assert entry["value"] == 70
     assert entry["source"] == "environment:production"
     assert [(h["source"], h["value"]) for h in entry["history"]] == [
-        ("default", 90), ("infrastructure:aws/us-east-1", 90), ("logical:ml-training", 95),
-        ("environment:production", 70)]
+        ("default", 90),
+        ("infrastructure:aws/us-east-1", 90),
+        ("logical:ml-training", 95),
+        ("environment:production", 70),
+    ]
     assert entry["history"][-1]["strategy"] == "override"
 
 
@@ -90,7 +93,8 @@ def test_spec_outcome_mount_paths_union():
 def test_override_refills_other_keys_from_defaults():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["infrastructure:aws/us-east-1"]["alert_rules"]["HighCPUUsage"].update(
-        {"for": "30m", "labels": {"team": "infra"}})
+        {"for": "30m", "labels": {"team": "infra"}}
+    )
     policy, trace, _ = model(doc).effective("no-override")
     rule = policy["alert_rules"]["HighCPUUsage"]
     assert rule["for"] == "10m"  # built-in default, the infra 30m was dropped by the override
@@ -132,12 +136,16 @@ def test_ancestor_before_descendant_child_refines_parent():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["infrastructure:aws"] = {"alert_rules": {"DiskSpaceLow": {"thresholds": {"free_percent": 5}}}}
     doc["groups"]["infrastructure:aws/us-east-1/us-east-1a"]["alert_rules"] = {
-        "DiskSpaceLow": {"thresholds": {"free_percent": 15}}}
+        "DiskSpaceLow": {"thresholds": {"free_percent": 15}}
+    }
     _, trace, _ = model(doc).effective("no-override")
     entry = trace["alert_rules.DiskSpaceLow.thresholds.free_percent"]
     assert entry["value"] == 15
     assert [h["source"] for h in entry["history"]] == [
-        "default", "infrastructure:aws", "infrastructure:aws/us-east-1/us-east-1a"]
+        "default",
+        "infrastructure:aws",
+        "infrastructure:aws/us-east-1/us-east-1a",
+    ]
 
 
 def test_custom_namespace_priority_orders_application():
@@ -155,8 +163,10 @@ def test_custom_namespace_priority_orders_application():
 def _conflict_doc():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["logical:inference"] = {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 80}}}}
-    doc["targets"]["both"] = {"primary_group": "infrastructure:onprem/dc1",
-                              "groups": ["logical:ml-training", "logical:inference"]}
+    doc["targets"]["both"] = {
+        "primary_group": "infrastructure:onprem/dc1",
+        "groups": ["logical:ml-training", "logical:inference"],
+    }
     return doc
 
 
@@ -181,8 +191,10 @@ def test_same_depth_conflict_is_error_under_strict():
 def test_lists_from_same_depth_groups_union_without_conflict():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["logical:inference"] = {"checks": {"mount": {"config": {"paths": ["/weights"]}}}}
-    doc["targets"]["both"] = {"primary_group": "infrastructure:onprem/dc1",
-                              "groups": ["logical:ml-training", "logical:inference"]}
+    doc["targets"]["both"] = {
+        "primary_group": "infrastructure:onprem/dc1",
+        "groups": ["logical:ml-training", "logical:inference"],
+    }
     policy, _, conflicts = model(doc, strict=True).effective("both")
     assert policy["checks"]["mount"]["paths"] == ["/data", "/weights", "/models"]
     assert conflicts == []
@@ -190,8 +202,7 @@ def test_lists_from_same_depth_groups_union_without_conflict():
 
 def test_groups_at_different_depths_do_not_conflict():
     doc = copy.deepcopy(SPEC_MODEL)
-    doc["groups"]["logical:ml-training/llm"] = {
-        "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 50}}}}
+    doc["groups"]["logical:ml-training/llm"] = {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 50}}}}
     doc["targets"]["llm"] = {"primary_group": "infrastructure:onprem/dc1", "groups": ["logical:ml-training/llm"]}
     policy, _, conflicts = model(doc, strict=True).effective("llm")
     assert policy["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 50
@@ -200,11 +211,15 @@ def test_groups_at_different_depths_do_not_conflict():
 
 def test_mount_path_dicts_and_strings_union():
     doc = copy.deepcopy(SPEC_MODEL)
-    doc["targets"]["ml-onprem"]["overrides"] = {"checks": {"mount": {"config": {
-        "paths": ["/data", {"path": "/scratch", "fstype": "xfs", "options": ["rw"]}]}}}}
+    doc["targets"]["ml-onprem"]["overrides"] = {
+        "checks": {"mount": {"config": {"paths": ["/data", {"path": "/scratch", "fstype": "xfs", "options": ["rw"]}]}}}
+    }
     policy, _, _ = model(doc).effective("ml-onprem")
     assert policy["checks"]["mount"]["paths"] == [
-        "/data", "/models", {"path": "/scratch", "fstype": "xfs", "options": ["rw"]}]
+        "/data",
+        "/models",
+        {"path": "/scratch", "fstype": "xfs", "options": ["rw"]},
+    ]
 
 
 def test_alerting_merges_like_the_rest():
@@ -218,16 +233,28 @@ def test_alerting_merges_like_the_rest():
 
 def test_custom_rule_template_behaves_like_builtin():
     doc = copy.deepcopy(SPEC_MODEL)
-    doc["rule_templates"] = {"GpuPowerHigh": {
-        "expr": "all_smi_gpu_power_consumption_watts{${selector}} > ${watts}",
-        "parameters": {"watts": {"type": "number", "default": 650}},
-        "for": "10m", "severity": "warning"}}
+    doc["rule_templates"] = {
+        "GpuPowerHigh": {
+            "expr": "all_smi_gpu_power_consumption_watts{${selector}} > ${watts}",
+            "parameters": {"watts": {"type": "number", "default": 650}},
+            "for": "10m",
+            "severity": "warning",
+        }
+    }
     doc["groups"]["environment:production"]["alert_rules"]["GpuPowerHigh"] = {"thresholds": {"watts": 600}}
     policy, trace, _ = model(doc).effective("no-override")
     assert policy["alert_rules"]["GpuPowerHigh"] == {
-        "enabled": True, "thresholds": {"watts": 600}, "for": "10m", "severity": "warning", "labels": {}}
+        "enabled": True,
+        "thresholds": {"watts": 600},
+        "for": "10m",
+        "severity": "warning",
+        "labels": {},
+    }
     assert trace["alert_rules.GpuPowerHigh.thresholds.watts"]["history"][0] == {
-        "source": "default", "strategy": "default", "value": 650}
+        "source": "default",
+        "strategy": "default",
+        "value": 650,
+    }
     policy, _, _ = model(doc).effective("stg-1")
     assert policy["alert_rules"]["GpuPowerHigh"]["thresholds"]["watts"] == 650
 
@@ -247,9 +274,15 @@ def test_provider_metadata_root_to_leaf_then_target():
     hv = m.host_vars("i-1234567890")
     assert hv["accelmon_provider"] == "aws"
     assert hv["accelmon_provider_metadata"] == {
-        "region": "us-east-1", "availability_zone": "us-east-1a", "instance_type": "p4d.24xlarge"}
+        "region": "us-east-1",
+        "availability_zone": "us-east-1a",
+        "instance_type": "p4d.24xlarge",
+    }
     assert hv["accelmon_groups"] == [
-        "infrastructure:aws/us-east-1/us-east-1a", "logical:ml-training", "environment:production"]
+        "infrastructure:aws/us-east-1/us-east-1a",
+        "logical:ml-training",
+        "environment:production",
+    ]
     assert hv["accelmon_primary_group"] == "infrastructure:aws/us-east-1/us-east-1a"
     assert hv["ansible_host"] == "10.0.1.50"
 

@@ -58,8 +58,7 @@ def test_a_group_without_policy_changes_nothing(policies):
     before = _model(policies).effective("t")
     after = _model(policies, extra_empty_group=True).effective("t")
     assert before[0] == after[0]
-    assert dict((k, v["source"]) for k, v in before[1].items()) == dict(
-        (k, v["source"]) for k, v in after[1].items())
+    assert dict((k, v["source"]) for k, v in before[1].items()) == dict((k, v["source"]) for k, v in after[1].items())
 
 
 @settings(max_examples=60, deadline=None)
