@@ -54,13 +54,25 @@ def _suggest(name, choices):
 class Contribution:
     """One source's normalized say about one item."""
 
-    __slots__ = ("prefix", "strategy", "values", "implied_enabled")
+    __slots__ = ("prefix", "strategy", "values", "implied_enabled", "_records")
 
     def __init__(self, prefix, strategy, values, implied_enabled=False):
         self.prefix = prefix
         self.strategy = strategy
         self.values = values
         self.implied_enabled = implied_enabled
+        self._records = {}
+
+    def record(self, key, make):
+        """The history entry this contribution writes for key, made once and shared.
+
+        A contribution belongs to one source, so its entries are the same for every target
+        it applies to; sharing them lets equal histories be recognized by identity.
+        """
+        entry = self._records.get(key)
+        if entry is None:
+            entry = self._records[key] = make()
+        return entry
 
     def __repr__(self):
         return "Contribution(%r, %r, %r)" % (self.prefix, self.strategy, self.values)
@@ -396,18 +408,25 @@ class PolicyState:
             for path, _old in iter_leaves(item):
                 if path not in given and _get_default(fresh, path) is _MISSING:
                     self._record(
-                        prefix + path, {"source": name, "strategy": "override", "value": None, "dropped": True}
+                        prefix + path,
+                        contribution.record(
+                            ("dropped", path),
+                            lambda: {"source": name, "strategy": "override", "value": None, "dropped": True},
+                        ),
                     )
             for path, value in iter_leaves(fresh):
                 if path not in given:
                     self._record(
                         prefix + path,
-                        {
-                            "source": DEFAULT_SOURCE,
-                            "strategy": "reset",
-                            "value": copy.deepcopy(value),
-                            "reset_by": name,
-                        },
+                        contribution.record(
+                            ("reset", path),
+                            lambda value=value: {
+                                "source": DEFAULT_SOURCE,
+                                "strategy": "reset",
+                                "value": copy.deepcopy(value),
+                                "reset_by": name,
+                            },
+                        ),
                     )
             _set(self.values, prefix, fresh)
         item = self._own(prefix)
@@ -420,10 +439,18 @@ class PolicyState:
             else:
                 new = copy.deepcopy(value)
             _set(item, path, new)
-            self._record(prefix + path, {"source": name, "strategy": strategy, "value": value})
+            self._record(
+                prefix + path,
+                contribution.record(
+                    ("set", path), lambda value=value: {"source": name, "strategy": strategy, "value": value}
+                ),
+            )
         if contribution.implied_enabled and item.get("enabled") is not True:
             item["enabled"] = True
-            self._record(prefix + ("enabled",), {"source": name, "strategy": "implied", "value": True})
+            self._record(
+                prefix + ("enabled",),
+                contribution.record(("implied",), lambda: {"source": name, "strategy": "implied", "value": True}),
+            )
 
     def _check_conflicts(self, source, contribution):
         prefix = contribution.prefix
@@ -472,8 +499,7 @@ class PolicyState:
         for conflict in self.conflicts:
             conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
         trace = {}
-        for path, value in iter_leaves(policy):
-            dotted = ".".join(path)
+        for path, dotted, value in interner.leaves(policy):
             history = self.history.get(path) or []
             if dotted in conflicts_by_path:
                 entry = {
@@ -491,11 +517,30 @@ class PolicyState:
 class Interner:
     """Shares equal policy items and trace entries between the results of one model."""
 
-    __slots__ = ("_items", "_entries")
+    __slots__ = ("_items", "_entries", "_leaves")
 
     def __init__(self):
         self._items = {}
         self._entries = {}
+        self._leaves = {}
+
+    def leaves(self, policy):
+        """(path, dotted path, value) of every leaf of an interned policy."""
+        out = []
+        for section, content in policy.items():
+            items = (
+                [((section,), content)]
+                if section == "alerting"
+                else [((section, name), item) for name, item in content.items()]
+            )
+            for prefix, item in items:
+                # interned items are shared between prefixes (two checks with equal settings)
+                cached = self._leaves.get((prefix, id(item)))
+                if cached is None or cached[0] is not item:
+                    leaves = [(prefix + p, ".".join(prefix + p), v) for p, v in iter_leaves(item)]
+                    cached = self._leaves[(prefix, id(item))] = (item, leaves)
+                out.extend(cached[1])
+        return out
 
     def _item(self, item):
         # Unchanged items are the very objects of the base state: identity first.
@@ -519,9 +564,10 @@ class Interner:
         return out
 
     def entry(self, dotted, history, value):
-        # Equal history (the same list object: lists are shared copy-on-write) means an
-        # equal value; the cached entry keeps the list alive, so its id is not reused.
-        key = (dotted, id(history))
+        # History entries are shared objects (one per contribution and leaf), so equal
+        # histories have equal id sequences; equal history means an equal value. The cached
+        # trace entry keeps its history (and so those ids) alive.
+        key = (dotted,) + tuple(map(id, history))
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = {

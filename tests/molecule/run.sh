@@ -40,6 +40,13 @@ bash "$tests/tools/build_artifacts.sh" "$ACCELMON_ARTIFACTS_DIR"
 
 stage "molecule test -s nodes"
 cd "$tests"
+m0=$SECONDS
+# Stamp each finished molecule action with the seconds since molecule started.
 # shellcheck disable=SC2086
-molecule test -s nodes ${MOLECULE_ARGS:-}
+molecule test -s nodes ${MOLECULE_ARGS:-} 2>&1 | while IFS= read -r line; do
+    printf '%s\n' "$line"
+    if [[ $line == *"Executed:"* && $line == *"INFO"* ]]; then
+        printf '[run.sh] +%s s since molecule started\n' "$((SECONDS - m0))"
+    fi
+done
 echo "run.sh: molecule nodes passed in $((SECONDS - t0)) s"

@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""The local lab: podman systemd containers from the lab fleet model, site.yml, faults.
+
+    lab.py up [--quiet] [--skip-play]   containers, artifacts, webhook sink, site.yml, summary
+    lab.py status                       summary: URLs, targets up, rules loaded, alerts firing
+    lab.py fault KIND [HOST] [--device N] [--celsius C]
+                                        KIND: gpu-overtemp, gpu-vanish, node-down, clear
+    lab.py down                         remove containers, network and webhook sink
+    lab.py wait [--timeout S]           wait until every target is up and rules are loaded
+
+Run through tests/lab/lab.sh (root, podman; see docs/lab.md). Every address used is the
+lab's own: the containers on the podman network accelmon-lab and its gateway, where the
+webhook sink listens. tests/e2e and tests/benchmarks/alert_latency.py import this module.
+Standard library only (plus ansible-inventory / ansible-playbook on PATH for `up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+INVENTORY = os.path.join(REPO, "inventory", "examples", "lab", "lab.accelmon.yml")
+ANSIBLE_CFG = os.path.join(HERE, "ansible.cfg")
+STATE = os.environ.get("ACCELMON_LAB_DIR", "/var/tmp/accelmon-lab")
+ARTIFACTS = os.environ.get("ACCELMON_LAB_ARTIFACTS", os.path.join(STATE, "artifacts"))
+WEBHOOK_FILE = os.path.join(STATE, "webhook.jsonl")
+WEBHOOK_PID = os.path.join(STATE, "webhook.pid")
+SITE_LOG = os.path.join(STATE, "site.log")
+
+IMAGE = os.environ.get("ACCELMON_LAB_IMAGE", "localhost/accelmon-systemd:bookworm")
+NETWORK = "accelmon-lab"
+# Must match the addresses in inventory/examples/lab/fleet/targets.yml and the webhook URL
+# of lab-monitoring's alertmanager_receivers there.
+SUBNET = "10.89.200.0/24"
+GATEWAY = "10.89.200.1"
+WEBHOOK_PORT = 9099
+MONITORING = "lab-monitoring"
+PROM_PORT = 9090
+AM_PORT = 9093
+ALLSMI_PORT = 9401
+DCGM_PORT = 9400
+NODE_EXPORTER_UNIT = "node_exporter"
+FAULT_KINDS = ("gpu-overtemp", "gpu-vanish", "node-down", "clear")
+DEFAULT_FAULT_HOST = "lab-h200"
+
+
+# ----------------------------------------------------------------------------- helpers
+def log(msg):
+    print("lab: %s" % msg, flush=True)
+
+
+def run(argv, check=True, capture=False, input_text=None, timeout=None, env=None):
+    res = subprocess.run(argv, check=False, text=True, input=input_text, timeout=timeout, env=env,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None)
+    if check and res.returncode != 0:
+        detail = ("\n" + (res.stderr or res.stdout or "").strip()) if capture else ""
+        raise SystemExit("lab: command failed (%d): %s%s" % (res.returncode, " ".join(argv), detail))
+    return res
+
+
+def _unwrap(value):
+    """ansible-inventory (core 2.19) prints inventory strings as {"__ansible_unsafe": ...}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+_HOSTS = None
+
+
+def lab_hosts():
+    """{inventory name: {address, accelerators, primary_group, team, ...}} from the lab model."""
+    global _HOSTS
+    if _HOSTS is None:
+        cache = os.path.join(STATE, "hosts.json")
+        inv_mtime = max(os.path.getmtime(os.path.join(dp, f))
+                        for dp, _, fs in os.walk(os.path.dirname(INVENTORY)) for f in fs)
+        if os.path.exists(cache) and os.path.getmtime(cache) >= inv_mtime:
+            with open(cache, encoding="utf-8") as fh:
+                _HOSTS = json.load(fh)
+            return _HOSTS
+        out = run(["ansible-inventory", "-i", INVENTORY, "--list"], capture=True,
+                  env=_ansible_env()).stdout
+        data = _unwrap(json.loads(out))
+        hostvars = data["_meta"]["hostvars"]
+        _HOSTS = {}
+        for name, hv in sorted(hostvars.items()):
+            policy = hv.get("accelmon_effective_policy") or {}
+            _HOSTS[name] = {
+                "address": hv["ansible_host"],
+                "accelerators": hv.get("accelmon_accelerators") or [],
+                "primary_group": hv.get("accelmon_primary_group"),
+                "team": (policy.get("alerting") or {}).get("team"),
+                "environment": [g.split(":", 1)[1] for g in hv.get("accelmon_groups", [])
+                                if g.startswith("environment:")],
+                "dcgm": bool(hv.get("dcgm_exporter_force")),
+                "alert_rules": {k: {"thresholds": v.get("thresholds"), "for": v.get("for"),
+                                    "severity": v.get("severity"), "enabled": v.get("enabled")}
+                                for k, v in (policy.get("alert_rules") or {}).items()},
+            }
+        os.makedirs(STATE, exist_ok=True)
+        with open(cache, "w", encoding="utf-8") as fh:
+            json.dump(_HOSTS, fh, indent=1, sort_keys=True)
+    return _HOSTS
+
+
+def address(host):
+    return lab_hosts()[host]["address"]
+
+
+def prom_url():
+    return "http://%s:%d" % (address(MONITORING), PROM_PORT)
+
+
+def am_url():
+    return "http://%s:%d" % (address(MONITORING), AM_PORT)
+
+
+def http(method, url, body=None, timeout=5.0):
+    data = None
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (lab addresses only)
+        raw = resp.read()
+    try:
+        return json.loads(raw.decode() or "null")
+    except ValueError:
+        return raw.decode()
+
+
+def prom(path, **params):
+    url = prom_url() + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    doc = http("GET", url)
+    if isinstance(doc, dict) and doc.get("status") == "success":
+        return doc["data"]
+    raise RuntimeError("Prometheus %s: %r" % (path, doc))
+
+
+def am(path):
+    return http("GET", am_url() + path)
+
+
+def _ansible_env():
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", ANSIBLE_CFG)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".build", "collections"))
+    env.setdefault("ANSIBLE_NOCOLOR", "1")
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    return env
+
+
+def wait_for(what, fn, timeout, interval=1.0):
+    """Poll fn() until it returns a truthy value; SystemExit/AssertionError-free: raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+        except (OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            raise TimeoutError("timed out after %ss waiting for %s%s"
+                               % (timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
+        time.sleep(interval)
+
+
+# ----------------------------------------------------------------------------- webhook
+def read_webhook():
+    """Every notification received so far: [{received_at, path, payload}]."""
+    if not os.path.exists(WEBHOOK_FILE):
+        return []
+    out = []
+    with open(WEBHOOK_FILE, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def webhook_alerts(since=0.0):
+    """Flattened alerts of the notifications received at or after `since` (unix time):
+    [{received_at, status, labels, annotations, startsAt}]."""
+    out = []
+    for note in read_webhook():
+        if note["received_at"] < since:
+            continue
+        for alert in (note.get("payload") or {}).get("alerts") or []:
+            out.append({"received_at": note["received_at"], "status": alert.get("status"),
+                        "labels": alert.get("labels") or {}, "annotations": alert.get("annotations") or {},
+                        "startsAt": alert.get("startsAt")})
+    return out
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def webhook_running():
+    try:
+        with open(WEBHOOK_PID, encoding="utf-8") as fh:
+            pid = int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def start_webhook():
+    if webhook_running():
+        return
+    os.makedirs(STATE, exist_ok=True)
+    logf = open(os.path.join(STATE, "webhook.log"), "a", encoding="utf-8")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "webhook_sink.py"), "--bind", GATEWAY,
+         "--port", str(WEBHOOK_PORT), "--out", WEBHOOK_FILE],
+        stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(WEBHOOK_PID, "w", encoding="utf-8") as fh:
+        fh.write(str(proc.pid))
+    wait_for("the webhook sink", lambda: http("GET", "http://%s:%d/" % (GATEWAY, WEBHOOK_PORT)) == "ok\n", 15, 0.2)
+    log("webhook sink on http://%s:%d (pid %d) -> %s" % (GATEWAY, WEBHOOK_PORT, proc.pid, WEBHOOK_FILE))
+
+
+def stop_webhook():
+    pid = webhook_running()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    for path in (WEBHOOK_PID,):
+        if os.path.exists(path):
+            os.remove(path)
+
+
+# ----------------------------------------------------------------------------- containers
+def podman(*args, **kw):
+    return run(["podman", *args], **kw)
+
+
+def container_state(name):
+    res = podman("container", "inspect", "--format", "{{.State.Status}}", name, check=False, capture=True)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def ensure_network():
+    if podman("network", "exists", NETWORK, check=False).returncode != 0:
+        podman("network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, NETWORK, capture=True)
+        log("network %s (%s) created" % (NETWORK, SUBNET))
+
+
+def ensure_containers():
+    for name, host in lab_hosts().items():
+        state = container_state(name)
+        if state == "running":
+            continue
+        if state is not None:
+            podman("start", name, capture=True)
+            log("container %s started" % name)
+            continue
+        podman("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
+               "--ip", host["address"], "--systemd", "always", IMAGE, "/sbin/init", capture=True)
+        log("container %s (%s) created" % (name, host["address"]))
+    for name in lab_hosts():
+        wait_for("systemd in %s" % name, lambda n=name: podman(
+            "exec", n, "systemctl", "is-system-running", check=False, capture=True
+        ).stdout.strip() in ("running", "degraded"), 90, 1.0)
+
+
+def write_emulator_configs():
+    """/etc/accel-emulator/config.json on every accelerator host: its declared devices."""
+    for name, host in lab_hosts().items():
+        if not host["accelerators"]:
+            continue
+        cfg = {"devices": [{"vendor": a["vendor"], "model": a["model"], "count": a.get("count", 1)}
+                           for a in host["accelerators"]],
+               "seed": sum(ord(c) for c in name)}
+        podman("exec", "-i", name, "sh", "-c",
+               "mkdir -p /etc/accel-emulator && cat >/etc/accel-emulator/config.json.tmp"
+               " && mv /etc/accel-emulator/config.json.tmp /etc/accel-emulator/config.json",
+               input_text=json.dumps(cfg, indent=1) + "\n", capture=True)
+
+
+def build_artifacts():
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    run(["bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), ARTIFACTS], capture=True)
+    run(["bash", os.path.join(HERE, "build_central_artifacts.sh"), ARTIFACTS], capture=True)
+    log("offline artifacts in %s" % ARTIFACTS)
+
+
+def site_play(extra_args=(), quiet=False, logfile=SITE_LOG):
+    """Run playbooks/site.yml against the lab; returns (rc, output)."""
+    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", INVENTORY,
+            "-e", "accelmon_artifacts_dir=%s" % ARTIFACTS, *extra_args]
+    os.makedirs(STATE, exist_ok=True)
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=_ansible_env(), cwd=REPO)
+    lines = []
+    with open(logfile, "w", encoding="utf-8") as fh:
+        for line in proc.stdout:
+            lines.append(line)
+            fh.write(line)
+            if not quiet:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    rc = proc.wait()
+    output = "".join(lines)
+    if quiet:
+        recap = output[output.rfind("PLAY RECAP"):] if "PLAY RECAP" in output else output[-3000:]
+        sys.stdout.write(recap)
+    log("site.yml rc=%d in %.0f s (log: %s)" % (rc, time.monotonic() - start, logfile))
+    return rc, output
+
+
+# ----------------------------------------------------------------------------- status
+def targets():
+    return prom("/api/v1/targets", state="active")["activeTargets"]
+
+
+def rules_loaded():
+    groups = prom("/api/v1/rules")["groups"]
+    return len(groups), sum(len(g["rules"]) for g in groups)
+
+
+def all_targets_up():
+    tg = targets()
+    return bool(tg) and all(t["health"] == "up" for t in tg)
+
+
+def wait_ready(timeout=120):
+    wait_for("every target up", all_targets_up, timeout, 2.0)
+    wait_for("rules loaded", lambda: rules_loaded()[1] > 0, timeout, 2.0)
+
+
+def firing_alerts():
+    return [a for a in prom("/api/v1/alerts")["alerts"] if a["state"] == "firing"]
+
+
+def summary():
+    hosts = lab_hosts()
+    print("\n== accelmon lab ==")
+    for name, host in hosts.items():
+        state = container_state(name) or "absent"
+        acc = ", ".join("%sx %s" % (a.get("count", 1), a["model"]) for a in host["accelerators"]) or "no accelerators"
+        print("  %-15s %-13s %-9s %-26s team=%s (%s)" % (name, host["address"], state, host["primary_group"],
+                                                        host["team"], acc))
+    print("  Prometheus:   %s" % prom_url())
+    print("  Alertmanager: %s" % am_url())
+    print("  Webhook sink: http://%s:%d/alerts -> %s (%s, %d notifications)"
+          % (GATEWAY, WEBHOOK_PORT, WEBHOOK_FILE, "running" if webhook_running() else "STOPPED",
+             len(read_webhook())))
+    try:
+        tg = targets()
+    except (OSError, urllib.error.URLError, RuntimeError) as exc:
+        print("  Prometheus not reachable: %s" % exc)
+        return 1
+    by_job = {}
+    for t in tg:
+        by_job.setdefault(t["labels"].get("job"), []).append(t)
+    up = sum(1 for t in tg if t["health"] == "up")
+    print("  Targets up: %d/%d" % (up, len(tg)))
+    for job in sorted(by_job):
+        ts = by_job[job]
+        print("    %-13s %d/%d  %s" % (job, sum(1 for t in ts if t["health"] == "up"), len(ts), " ".join(
+            "%s%s" % (t["labels"].get("instance"), "" if t["health"] == "up" else "(DOWN)")
+            for t in sorted(ts, key=lambda t: t["labels"].get("instance", "")))))
+    ngroups, nrules = rules_loaded()
+    print("  Rules loaded: %d rules in %d groups" % (nrules, ngroups))
+    alerts = prom("/api/v1/alerts")["alerts"]
+    firing = [a for a in alerts if a["state"] == "firing"]
+    pending = [a for a in alerts if a["state"] == "pending"]
+    print("  Alerts firing: %d (pending: %d)" % (len(firing), len(pending)))
+    for a in sorted(firing + pending, key=lambda a: (a["state"], a["labels"].get("alertname"),
+                                                      a["labels"].get("instance", ""))):
+        lb = a["labels"]
+        extra = " gpu_index=%s" % lb["gpu_index"] if "gpu_index" in lb else ""
+        print("    %-8s %-28s instance=%s severity=%s team=%s%s" % (
+            a["state"], lb.get("alertname"), lb.get("instance"), lb.get("severity"), lb.get("team"), extra))
+    try:
+        am_alerts = am("/api/v2/alerts")
+        sup = sum(1 for a in am_alerts if a["status"]["state"] == "suppressed")
+        print("  Alertmanager: %d alerts (%d suppressed by inhibition/silence)" % (len(am_alerts), sup))
+    except (OSError, urllib.error.URLError) as exc:
+        print("  Alertmanager not reachable: %s" % exc)
+    return 0
+
+
+# ----------------------------------------------------------------------------- faults
+def _exporter_ports(host):
+    h = lab_hosts()[host]
+    ports = []
+    if h["accelerators"]:
+        ports.append(ALLSMI_PORT)
+    if h["dcgm"]:
+        ports.append(DCGM_PORT)
+    return ports
+
+
+def post_fault(host, fault):
+    ports = _exporter_ports(host)
+    if not ports:
+        raise SystemExit("lab: %s has no accelerator exporter (no accelerators)" % host)
+    for port in ports:
+        http("POST", "http://%s:%d/-/fault" % (address(host), port), fault)
+
+
+def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
+    """Inject a fault; returns the unix time just before the fault took effect."""
+    if host not in lab_hosts():
+        raise SystemExit("lab: unknown host %s (one of %s)" % (host, ", ".join(lab_hosts())))
+    t0 = time.time()
+    if kind == "gpu-overtemp":
+        post_fault(host, {"type": "temperature", "device": device, "celsius": celsius})
+    elif kind == "gpu-vanish":
+        post_fault(host, {"type": "vanish", "device": device})
+    elif kind == "node-down":
+        podman("exec", host, "systemctl", "stop", NODE_EXPORTER_UNIT, capture=True)
+    elif kind == "clear":
+        clear(host)
+    else:
+        raise SystemExit("lab: unknown fault %s (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
+    return t0
+
+
+def clear(host=None):
+    """Remove every fault (HTTP faults, stopped node_exporter, stopped container)."""
+    for name in ([host] if host and host != "all" else list(lab_hosts())):
+        if container_state(name) != "running":
+            podman("start", name, capture=True)
+        for port in _exporter_ports(name):
+            try:
+                http("DELETE", "http://%s:%d/-/fault" % (address(name), port))
+            except (OSError, urllib.error.URLError):
+                pass
+        podman("exec", name, "systemctl", "start", NODE_EXPORTER_UNIT, capture=True, check=False)
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_up(args):
+    if os.geteuid() != 0:
+        raise SystemExit("lab: must run as root (podman, debootstrap)")
+    t0 = time.monotonic()
+    run(["bash", os.path.join(REPO, "tests", "tools", "setup_podman.sh")], capture=True)
+    run(["bash", os.path.join(REPO, "tests", "tools", "build_base_image.sh")], capture=True)
+    lab_hosts()
+    ensure_network()
+    ensure_containers()
+    write_emulator_configs()
+    build_artifacts()
+    start_webhook()
+    if not args.skip_play:
+        rc, _ = site_play(quiet=args.quiet)
+        if rc != 0:
+            raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
+    wait_ready(args.timeout)
+    log("lab up in %.0f s" % (time.monotonic() - t0))
+    return summary()
+
+
+def cmd_down(_args):
+    stop_webhook()
+    names = [n for n in lab_hosts() if container_state(n) is not None]
+    if names:
+        podman("rm", "-f", "-t", "2", *names, capture=True)
+        log("removed %s" % " ".join(names))
+    if podman("network", "exists", NETWORK, check=False).returncode == 0:
+        podman("network", "rm", NETWORK, capture=True, check=False)
+        log("network %s removed" % NETWORK)
+    for name in ("webhook.jsonl", "hosts.json"):
+        path = os.path.join(STATE, name)
+        if os.path.exists(path):
+            os.remove(path)
+    return 0
+
+
+def cmd_fault(args):
+    t0 = inject(args.kind, args.host or DEFAULT_FAULT_HOST, args.device, args.celsius)
+    what = {"gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, args.host or DEFAULT_FAULT_HOST, args.celsius),
+            "gpu-vanish": "device %d of %s vanished" % (args.device, args.host or DEFAULT_FAULT_HOST),
+            "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
+            "clear": "faults cleared on %s" % (args.host or "every host")}[args.kind]
+    log("%s at %s; watch: %s/alerts, %s/#/alerts, %s"
+        % (what, time.strftime("%H:%M:%S", time.localtime(t0)), prom_url(), am_url(), WEBHOOK_FILE))
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="accelmon local lab")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--quiet", action="store_true", help="site.yml output to the log only")
+    up.add_argument("--skip-play", action="store_true", help="containers and sink only")
+    up.add_argument("--timeout", type=float, default=120)
+    sub.add_parser("down")
+    sub.add_parser("status")
+    w = sub.add_parser("wait")
+    w.add_argument("--timeout", type=float, default=120)
+    f = sub.add_parser("fault")
+    f.add_argument("kind", choices=FAULT_KINDS)
+    f.add_argument("host", nargs="?")
+    f.add_argument("--device", type=int, default=0)
+    f.add_argument("--celsius", type=float, default=92.0)
+    args = ap.parse_args(argv)
+    if args.cmd == "up":
+        return cmd_up(args)
+    if args.cmd == "down":
+        return cmd_down(args)
+    if args.cmd == "status":
+        return summary()
+    if args.cmd == "wait":
+        wait_ready(args.timeout)
+        return summary()
+    return cmd_fault(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
