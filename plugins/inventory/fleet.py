@@ -11,7 +11,7 @@ name: fleet
 short_description: Accelerator fleet model as inventory, with merged monitoring policies
 version_added: 0.1.0
 author:
-  - accelmon maintainers
+  - accelmon maintainers (@accelmon)
 description:
   - Reads an accelmon fleet model (namespaces with priorities, hierarchical groups, targets
     with several memberships, provider metadata, group and target policies) from a file or a

@@ -73,8 +73,8 @@ def safe_group_name(path):
     character outside [a-z0-9_] becomes `_`. Paths that map to one name are rejected by
     the model (FleetModel checks collisions), so the mapping is unambiguous.
     """
-    namespace, _, rest = path.partition(":")
-    parts = [namespace] + ([s for s in rest.split("/")] if rest else [])
+    namespace, _unused, rest = path.partition(":")
+    parts = [namespace] + (rest.split("/") if rest else [])
     return "__".join(_UNSAFE_RE.sub("_", p.lower()) for p in parts)
 
 
@@ -411,7 +411,7 @@ class _Builder:
                 source_file=source_file,
                 path=doc_path,
             )
-        namespace, _, rest = path.partition(":")
+        namespace, _unused, rest = path.partition(":")
         if namespace not in self.namespaces:
             raise FleetModelError(
                 "unknown namespace %r in %r%s" % (namespace, path, _suggest(namespace, self.namespaces)),
@@ -545,7 +545,7 @@ class _Builder:
                 "primary_group is missing",
                 "give the target's infrastructure group, e.g. primary_group: infrastructure:onprem/dc1/rack-a01",
             )
-        ns, _ = self.parse_path(primary, source_file, doc_path + ("primary_group",), item)
+        ns, _unused = self.parse_path(primary, source_file, doc_path + ("primary_group",), item)
         if ns != INFRASTRUCTURE:
             fail(
                 "primary group %r is outside the infrastructure namespace" % primary,

@@ -22,8 +22,8 @@ def policy_diff(old_model, new_model):
     new_names = set(new_model.targets)
     changed = {}
     for name in sorted(old_names & new_names):
-        _, old_trace, _ = old_model.effective(name)
-        _, new_trace, _ = new_model.effective(name)
+        _unused, old_trace, _unused = old_model.effective(name)
+        _unused, new_trace, _unused = new_model.effective(name)
         if old_trace is new_trace:
             continue
         leaves = {}

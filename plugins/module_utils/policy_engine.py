@@ -284,8 +284,7 @@ def iter_leaves(value, prefix=()):
     """Yield (path, leaf) for every leaf: scalars, lists and empty mappings."""
     if isinstance(value, dict) and value:
         for key, sub in value.items():
-            for item in iter_leaves(sub, prefix + (key,)):
-                yield item
+            yield from iter_leaves(sub, prefix + (key,))
     else:
         yield prefix, value
 
@@ -404,7 +403,7 @@ class PolicyState:
             item = _get(self.values, prefix)
             fresh = copy.deepcopy(_get(self.defaults, prefix))
             self._owned.add(prefix)
-            given = set(path for path, _ in iter_leaves(contribution.values))
+            given = set(path for path, _unused in iter_leaves(contribution.values))
             for path, _old in iter_leaves(item):
                 if path not in given and _get_default(fresh, path) is _MISSING:
                     self._record(

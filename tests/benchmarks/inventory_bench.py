@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE)))
-import conftest  # noqa: E402,F401
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 import synthetic_fleet  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
@@ -42,7 +42,7 @@ MEASURE = (
 
 
 def measure(args, env):
-    out = subprocess.run([sys.executable, "-c", MEASURE] + args, env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", MEASURE] + args, env=env, capture_output=True, text=True, check=False)
     seconds, rss_kb, code = out.stdout.split()
     if int(code) != 0:
         raise SystemExit("command failed: %s\n%s" % (" ".join(args), out.stderr))

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Alert-rule benchmark: a 10k-target synthetic fleet, compiled rules in a real Prometheus.
 
 Printed figures, not a timed test (docs/performance-rules.md records a run):
@@ -286,7 +286,7 @@ def run_prometheus(catalog, compiled, hosts, evals, interval, with_anchored=Fals
         stdout=log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % port
     try:
-        for _ in range(120):
+        for _unused in range(120):
             try:
                 urllib.request.urlopen(base + "/-/ready", timeout=2).read()
                 break
@@ -301,7 +301,7 @@ def run_prometheus(catalog, compiled, hosts, evals, interval, with_anchored=Fals
             time.sleep(2)
         series = get_json(base + "/api/v1/status/tsdb")["data"]["headStats"]["numSeries"]
         print("prometheus %s on 127.0.0.1:%d, %s head series, scrape/eval interval %ds"
-              % (subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split("\n")[0],
+              % (subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0],
                  port, series, interval))
         phases = [("compiled", compiled),
                   ("static", static_rules(catalog, [g["name"].split(".", 1)[1] for g in compiled["groups"]]))]
@@ -328,7 +328,7 @@ def run_prometheus(catalog, compiled, hosts, evals, interval, with_anchored=Fals
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--targets", type=int, default=10000)
     parser.add_argument("--evals", type=int, default=3, help="evaluations measured per phase")
     parser.add_argument("--interval", type=int, default=30, help="scrape and evaluation interval, seconds")

@@ -131,7 +131,7 @@ def write_core_yaml(directory, model, hosts):
         return tree.setdefault(name, {"hosts": {}, "children": {}})
 
     for path in model["groups"]:
-        ns, _, rest = path.partition(":")
+        ns, _unused, rest = path.partition(":")
         parts = rest.split("/")
         parent = ns
         node(ns)

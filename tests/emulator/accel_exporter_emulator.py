@@ -220,7 +220,7 @@ def build_devices(groups, hostname):
             if key in _NUMERIC_KEYS and isinstance(value, str):
                 value = float(value) if "." in value else int(value)
             overrides[key] = value
-        for _ in range(count):
+        for _unused in range(count):
             vendor_index = per_vendor.get(vendor, 0)
             per_vendor[vendor] = vendor_index + 1
             dev_overrides = dict(overrides)
@@ -447,7 +447,7 @@ class Collector:
             meminfo = {}
             with open("/proc/meminfo", "r") as handle:
                 for line in handle:
-                    key, _, rest = line.partition(":")
+                    key, _unused, rest = line.partition(":")
                     meminfo[key] = int(rest.split()[0]) * 1024
             host["memory_total"] = meminfo["MemTotal"]
             host["memory_used"] = meminfo["MemTotal"] - meminfo.get("MemAvailable", 0)
@@ -1002,7 +1002,7 @@ def resolve(args, prog):
     if args.mode == "dcgm":
         port = 9400
         if args.address:
-            addr_host, _, addr_port = args.address.rpartition(":")
+            addr_host, _unused, addr_port = args.address.rpartition(":")
             port = int(addr_port)
             if addr_host and not args.bind:
                 host = addr_host.strip("[]")

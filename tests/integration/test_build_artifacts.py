@@ -115,7 +115,7 @@ def test_rebuild_is_byte_identical_and_leaves_files_alone(artifacts, tmp_path):
     assert before == after
     other = tmp_path / "again"
     build(other)
-    for p, (digest, _) in before.items():
+    for p, (digest, _unused) in before.items():
         assert sha256(other / p.relative_to(artifacts)) == digest
 
 

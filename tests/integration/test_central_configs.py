@@ -429,6 +429,7 @@ def module_run(lab, tmp_path, check_mode=False, **args):
         env=env,
         cwd=ROOT,
         timeout=60,
+        check=False,
     )
     return json.loads(proc.stdout)
 

@@ -8,7 +8,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402,F401
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils import policy_catalog as cat  # noqa: E402
 

@@ -13,7 +13,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402,F401  (puts the collection on sys.path)
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_loader import load_fleet  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (  # noqa: E402

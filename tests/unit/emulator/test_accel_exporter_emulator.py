@@ -94,13 +94,13 @@ def parse(text):
         assert name in typed, f"{name} has no # TYPE before its samples"
         labels = dict(LABEL_RE.findall(match.group("labels") or ""))
         samples.append((name, labels, float(match.group("value"))))
-    keys = [(n, tuple(sorted(lab.items()))) for n, lab, _ in samples]
+    keys = [(n, tuple(sorted(lab.items()))) for n, lab, _unused in samples]
     assert len(keys) == len(set(keys)), "duplicate series in exposition"
     return samples
 
 
 def names(samples):
-    return {n for n, _, _ in samples}
+    return {n for n, _unused, _unused in samples}
 
 
 def series(samples, name, **match):
@@ -126,7 +126,7 @@ class Emulator:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"emulator exited: {self.output()}"
             try:
-                code, _ = http("GET", self.base + "/-/ready", timeout=1)
+                code, _unused = http("GET", self.base + "/-/ready", timeout=1)
                 if code == 200:
                     return
             except OSError:
@@ -215,7 +215,7 @@ def test_default_device_is_one_h200_seeded_from_the_snapshot(start, tmp_path):
     # numa_node is -1 in the VM snapshot: omitted
     assert "all_smi_gpu_numa_node_id" not in names(samples)
     for name in CORE + NVIDIA_EXTRAS:
-        for lab, _ in series(samples, name):
+        for lab, _unused in series(samples, name):
             assert GPU_LABELS <= set(lab), (name, lab)
     assert series(samples, "all_smi_up")[0][1] == 1
     assert series(samples, "all_smi_build_info")[0][0]["version"] == "0.25.0"
@@ -228,15 +228,15 @@ def test_vendor_specific_series_use_real_names_and_npu_labels(start, tmp_path, v
     for name in VENDOR_SERIES[vendor]:
         found = series(samples, name)
         assert found, f"{name} missing for {vendor}"
-        for lab, _ in found:
+        for lab, _unused in found:
             assert NPU_LABELS <= set(lab), (name, lab)
-        assert {lab["npu_index"] for lab, _ in found} == {"0", "1"}
+        assert {lab["npu_index"] for lab, _unused in found} == {"0", "1"}
     info = series(samples, "all_smi_gpu_info")
     assert len(info) == 2
     assert info[0][0]["type"] in ("NPU", "TPU")
     # no NVIDIA-only series for other vendors, and no invented vendor label
     assert "all_smi_gpu_pcie_gen_current" not in names(samples)
-    assert all("vendor" not in lab for _, lab, _ in samples)
+    assert all("vendor" not in lab for _unused, lab, _unused in samples)
 
 
 def test_every_vendor_together_and_amd(start, tmp_path):
@@ -244,13 +244,13 @@ def test_every_vendor_together_and_amd(start, tmp_path):
     emu = start(*allsmi_args(tmp_path, devices=spec))
     samples = emu.metrics()
     info = series(samples, "all_smi_gpu_info")
-    assert [lab["gpu_index"] for lab, _ in info] == [str(i) for i in range(8)]
-    models = {lab["gpu"] for lab, _ in info}
+    assert [lab["gpu_index"] for lab, _unused in info] == [str(i) for i in range(8)]
+    models = {lab["gpu"] for lab, _unused in info}
     assert "AMD Instinct MI300X" in models and "NVIDIA H200" in models
     assert len(series(samples, "all_smi_gpu_pcie_gen_current")) == 2
     # two NVIDIA GPUs on a multi-GPU board carry NUMA ids
     assert len(series(samples, "all_smi_gpu_numa_node_id")) == 2
-    uuids = [lab["gpu_uuid"] for lab, _ in info]
+    uuids = [lab["gpu_uuid"] for lab, _unused in info]
     assert len(set(uuids)) == len(uuids)
 
 
@@ -258,8 +258,8 @@ def test_exposition_passes_promtool(start, tmp_path):
     promtool = shutil.which("promtool")
     if not promtool:
         pytest.skip("promtool not installed")
-    emu = start(*allsmi_args(tmp_path, devices="nvidia:2,gaudi:1,rebellions:1,furiosa:1,"
-                                                 "tenstorrent:1,tpu:1,amd:1"))
+    devices = "nvidia:2,gaudi:1,rebellions:1,furiosa:1,tenstorrent:1,tpu:1,amd:1"
+    emu = start(*allsmi_args(tmp_path, devices=devices))
     res = subprocess.run([promtool, "check", "metrics"], input=emu.raw_metrics(),
                          capture_output=True, text=True, timeout=30, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -291,7 +291,7 @@ def test_http_fault_api_temperature_vanish_and_clear(start, tmp_path):
     assert series(samples, "all_smi_gpu_temperature_celsius", gpu_index=1)[0][1] == 91
     assert series(samples, "all_smi_gpu_temperature_celsius", gpu_index=0)[0][1] < 60
 
-    code, _ = http("POST", emu.base + "/-/fault", {"type": "vanish", "device": 0})
+    code, _unused = http("POST", emu.base + "/-/fault", {"type": "vanish", "device": 0})
     assert code == 200
     samples = emu.metrics()
     # a vanished device emits no series at all (not 0): alerts must use absent()/unless
@@ -300,7 +300,7 @@ def test_http_fault_api_temperature_vanish_and_clear(start, tmp_path):
     state = json.loads(http("GET", emu.base + "/-/fault")[1])
     assert [f["type"] for f in state["http"]] == ["temperature", "vanish"]
 
-    code, _ = http("DELETE", emu.base + "/-/fault")
+    code, _unused = http("DELETE", emu.base + "/-/fault")
     assert code == 200
     samples = emu.metrics()
     assert series(samples, "all_smi_gpu_info", gpu_index=0)
@@ -310,7 +310,7 @@ def test_http_fault_api_temperature_vanish_and_clear(start, tmp_path):
 
 def test_utilization_and_memory_faults(start, tmp_path):
     emu = start(*allsmi_args(tmp_path, devices="gaudi:1"))
-    code, _ = http("POST", emu.base + "/-/fault", {"faults": [
+    code, _unused = http("POST", emu.base + "/-/fault", {"faults": [
         {"type": "utilization", "percent": 97},
         {"type": "memory_used_percent", "device": 0, "percent": 50}]})
     assert code == 200
@@ -373,7 +373,7 @@ def test_control_file_from_env_and_json_config(start, tmp_path):
                 env={"ACCEL_EMULATOR_CONFIG": str(config), "ACCEL_EMULATOR_CONTROL": str(control)})
     samples = emu.metrics()
     info = series(samples, "all_smi_gpu_info")
-    assert [lab["gpu_index"] for lab, _ in info] == ["1"]
+    assert [lab["gpu_index"] for lab, _unused in info] == ["1"]
     assert info[0][0]["gpu"] == "NVIDIA H100 80GB HBM3"
     assert series(samples, "all_smi_gpu_memory_total_bytes")[0][1] == 81559 * 1024 * 1024
 
@@ -386,7 +386,7 @@ def test_ini_config(start, tmp_path):
                 "--config", str(config), "--control-file", str(tmp_path / "none"))
     info = series(emu.metrics(), "all_smi_tpu_accelerator_type_info")
     assert len(info) == 4
-    assert {lab["instance"] for lab, _ in info} == {"gpu-node-7"}
+    assert {lab["instance"] for lab, _unused in info} == {"gpu-node-7"}
 
 
 def test_ready_is_503_until_first_collection(start, tmp_path):
@@ -459,11 +459,11 @@ def test_dcgm_mode_names_and_labels(start, tmp_path):
     assert not any(n.startswith("all_smi_") for n in got)
     temps = series(samples, "DCGM_FI_DEV_GPU_TEMP")
     assert len(temps) == 2  # the Gaudi is invisible to dcgm-exporter
-    for lab, _ in temps:
+    for lab, _unused in temps:
         assert set(lab) == DCGM_LABELS
         assert lab["modelName"] == "NVIDIA H200"
         assert lab["DCGM_FI_DRIVER_VERSION"] == "580.159.04"
-    assert [lab["device"] for lab, _ in temps] == ["nvidia0", "nvidia1"]
+    assert [lab["device"] for lab, _unused in temps] == ["nvidia0", "nvidia1"]
     assert temps[0][0]["pci_bus_id"] == "00000000:00:06.0"
     fb_used = series(samples, "DCGM_FI_DEV_FB_USED", gpu=0)[0][1]
     fb_free = series(samples, "DCGM_FI_DEV_FB_FREE", gpu=0)[0][1]
@@ -487,7 +487,7 @@ def test_dcgm_counters_csv_limits_fields_and_faults(start, tmp_path):
     assert names(samples) == {"DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_XID_ERRORS",
                               "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_FB_TOTAL"}
     assert series(samples, "DCGM_FI_DEV_FB_TOTAL", gpu=0)[0][1] == 143771
-    assert {v for _, v in series(samples, "DCGM_FI_DEV_XID_ERRORS")} == {0}
+    assert {v for _unused, v in series(samples, "DCGM_FI_DEV_XID_ERRORS")} == {0}
 
     http("POST", emu.base + "/-/fault", {"type": "xid", "device": 1, "code": 79})
     http("POST", emu.base + "/-/fault", {"type": "ecc_dbe", "device": 0})

@@ -58,13 +58,13 @@ def leaf(trace, path):
 
 
 def test_spec_outcome_target_override_wins():
-    policy, trace, _ = model().effective("i-1234567890")
+    policy, trace, _unused = model().effective("i-1234567890")
     assert policy["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 60
     assert trace["alert_rules.HighCPUUsage.thresholds.cpu_percent"]["source"] == "target:i-1234567890"
 
 
 def test_spec_outcome_without_override_environment_overrides_logical_over_infra():
-    _, trace, _ = model().effective("no-override")
+    _unused, trace, _unused = model().effective("no-override")
     entry = trace["alert_rules.HighCPUUsage.thresholds.cpu_percent"]
     assert entry["value"] == 70
     assert entry["source"] == "environment:production"
@@ -78,13 +78,13 @@ def test_spec_outcome_without_override_environment_overrides_logical_over_infra(
 
 
 def test_spec_outcome_staging_nodedown_disabled():
-    policy, trace, _ = model().effective("stg-1")
+    policy, trace, _unused = model().effective("stg-1")
     assert policy["alert_rules"]["NodeDown"]["enabled"] is False
     assert trace["alert_rules.NodeDown.enabled"]["source"] == "environment:staging"
 
 
 def test_spec_outcome_mount_paths_union():
-    policy, trace, _ = model().effective("ml-onprem")
+    policy, trace, _unused = model().effective("ml-onprem")
     assert policy["checks"]["mount"]["paths"] == ["/data", "/models"]
     assert policy["checks"]["mount"]["enabled"] is True
     assert trace["checks.mount.paths"]["source"] == "logical:ml-training"
@@ -95,7 +95,7 @@ def test_override_refills_other_keys_from_defaults():
     doc["groups"]["infrastructure:aws/us-east-1"]["alert_rules"]["HighCPUUsage"].update(
         {"for": "30m", "labels": {"team": "infra"}}
     )
-    policy, trace, _ = model(doc).effective("no-override")
+    policy, trace, _unused = model(doc).effective("no-override")
     rule = policy["alert_rules"]["HighCPUUsage"]
     assert rule["for"] == "10m"  # built-in default, the infra 30m was dropped by the override
     assert rule["labels"] == {}
@@ -106,7 +106,7 @@ def test_override_refills_other_keys_from_defaults():
 def test_enabled_false_then_switched_back_on():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["targets"]["stg-1"]["overrides"] = {"alert_rules": {"NodeDown": {"enabled": True}}}
-    policy, trace, _ = model(doc).effective("stg-1")
+    policy, trace, _unused = model(doc).effective("stg-1")
     assert policy["alert_rules"]["NodeDown"]["enabled"] is True
     assert [h["value"] for h in trace["alert_rules.NodeDown.enabled"]["history"]] == [True, False, True]
 
@@ -114,12 +114,12 @@ def test_enabled_false_then_switched_back_on():
 def test_mentioning_a_disabled_rule_does_not_reenable_it():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["targets"]["stg-1"]["overrides"] = {"alert_rules": {"NodeDown": {"for": "5m"}}}
-    policy, _, _ = model(doc).effective("stg-1")
+    policy, _unused, _unused = model(doc).effective("stg-1")
     assert policy["alert_rules"]["NodeDown"]["enabled"] is False
 
 
 def test_checks_default_off_until_configured():
-    policy, trace, _ = model().effective("stg-1")
+    policy, trace, _unused = model().effective("stg-1")
     assert policy["checks"]["mount"]["enabled"] is False
     assert trace["checks.mount.enabled"]["source"] == "default"
 
@@ -127,7 +127,7 @@ def test_checks_default_off_until_configured():
 def test_check_explicitly_disabled_stays_off_even_when_configured():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["targets"]["ml-onprem"]["overrides"] = {"checks": {"mount": {"enabled": False}}}
-    policy, _, _ = model(doc).effective("ml-onprem")
+    policy, _unused, _unused = model(doc).effective("ml-onprem")
     assert policy["checks"]["mount"]["enabled"] is False
     assert policy["checks"]["mount"]["paths"] == ["/data", "/models"]
 
@@ -138,7 +138,7 @@ def test_ancestor_before_descendant_child_refines_parent():
     doc["groups"]["infrastructure:aws/us-east-1/us-east-1a"]["alert_rules"] = {
         "DiskSpaceLow": {"thresholds": {"free_percent": 15}}
     }
-    _, trace, _ = model(doc).effective("no-override")
+    _unused, trace, _unused = model(doc).effective("no-override")
     entry = trace["alert_rules.DiskSpaceLow.thresholds.free_percent"]
     assert entry["value"] == 15
     assert [h["source"] for h in entry["history"]] == [
@@ -153,10 +153,10 @@ def test_custom_namespace_priority_orders_application():
     doc["namespaces"]["tenant"] = {"priority": 5}  # above environment
     doc["groups"]["tenant:acme"] = {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 85}}}}
     doc["targets"]["no-override"]["groups"].append("tenant:acme")
-    _, trace, _ = model(doc).effective("no-override")
+    _unused, trace, _unused = model(doc).effective("no-override")
     assert trace["alert_rules.HighCPUUsage.thresholds.cpu_percent"]["source"] == "tenant:acme"
     doc["namespaces"]["tenant"] = {"priority": 200}  # below infrastructure
-    _, trace, _ = model(doc).effective("no-override")
+    _unused, trace, _unused = model(doc).effective("no-override")
     assert trace["alert_rules.HighCPUUsage.thresholds.cpu_percent"]["source"] == "environment:production"
 
 
@@ -171,7 +171,7 @@ def _conflict_doc():
 
 
 def test_same_depth_conflict_is_warning_in_trace():
-    _, trace, conflicts = model(_conflict_doc()).effective("both")
+    _unused, trace, conflicts = model(_conflict_doc()).effective("both")
     entry = trace["alert_rules.HighCPUUsage.thresholds.cpu_percent"]
     # lexicographic order: logical:inference, then logical:ml-training wins
     assert entry["value"] == 95
@@ -195,7 +195,7 @@ def test_lists_from_same_depth_groups_union_without_conflict():
         "primary_group": "infrastructure:onprem/dc1",
         "groups": ["logical:ml-training", "logical:inference"],
     }
-    policy, _, conflicts = model(doc, strict=True).effective("both")
+    policy, _unused, conflicts = model(doc, strict=True).effective("both")
     assert policy["checks"]["mount"]["paths"] == ["/data", "/weights", "/models"]
     assert conflicts == []
 
@@ -204,7 +204,7 @@ def test_groups_at_different_depths_do_not_conflict():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["logical:ml-training/llm"] = {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 50}}}}
     doc["targets"]["llm"] = {"primary_group": "infrastructure:onprem/dc1", "groups": ["logical:ml-training/llm"]}
-    policy, _, conflicts = model(doc, strict=True).effective("llm")
+    policy, _unused, conflicts = model(doc, strict=True).effective("llm")
     assert policy["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 50
     assert conflicts == []
 
@@ -214,7 +214,7 @@ def test_mount_path_dicts_and_strings_union():
     doc["targets"]["ml-onprem"]["overrides"] = {
         "checks": {"mount": {"config": {"paths": ["/data", {"path": "/scratch", "fstype": "xfs", "options": ["rw"]}]}}}
     }
-    policy, _, _ = model(doc).effective("ml-onprem")
+    policy, _unused, _unused = model(doc).effective("ml-onprem")
     assert policy["checks"]["mount"]["paths"] == [
         "/data",
         "/models",
@@ -225,7 +225,7 @@ def test_mount_path_dicts_and_strings_union():
 def test_alerting_merges_like_the_rest():
     doc = copy.deepcopy(SPEC_MODEL)
     doc["groups"]["logical:ml-training"]["alerting"] = {"team": "ml", "labels": {"tier": "gold"}}
-    policy, trace, _ = model(doc).effective("no-override")
+    policy, trace, _unused = model(doc).effective("no-override")
     assert policy["alerting"] == {"receiver": "oncall-pager", "team": "ml", "labels": {"tier": "gold"}}
     assert trace["alerting.receiver"]["source"] == "environment:production"
     assert trace["alerting.labels.tier"]["source"] == "logical:ml-training"
@@ -242,7 +242,7 @@ def test_custom_rule_template_behaves_like_builtin():
         }
     }
     doc["groups"]["environment:production"]["alert_rules"]["GpuPowerHigh"] = {"thresholds": {"watts": 600}}
-    policy, trace, _ = model(doc).effective("no-override")
+    policy, trace, _unused = model(doc).effective("no-override")
     assert policy["alert_rules"]["GpuPowerHigh"] == {
         "enabled": True,
         "thresholds": {"watts": 600},
@@ -255,15 +255,15 @@ def test_custom_rule_template_behaves_like_builtin():
         "strategy": "default",
         "value": 650,
     }
-    policy, _, _ = model(doc).effective("stg-1")
+    policy, _unused, _unused = model(doc).effective("stg-1")
     assert policy["alert_rules"]["GpuPowerHigh"]["thresholds"]["watts"] == 650
 
 
 def test_trace_covers_every_leaf_of_the_policy():
     from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_engine import iter_leaves
 
-    policy, trace, _ = model().effective("i-1234567890")
-    leaves = set(".".join(p) for p, _ in iter_leaves(policy))
+    policy, trace, _unused = model().effective("i-1234567890")
+    leaves = set(".".join(p) for p, _unused in iter_leaves(policy))
     assert leaves == set(trace)
     for path, value in iter_leaves(policy):
         assert trace[".".join(path)]["value"] == value

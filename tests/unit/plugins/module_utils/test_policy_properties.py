@@ -64,7 +64,7 @@ def test_a_group_without_policy_changes_nothing(policies):
 @settings(max_examples=60, deadline=None)
 @given(group_policies, st.one_of(st.none(), policy_block))
 def test_winning_source_is_a_contributor(policies, override):
-    _, trace, _ = _model(policies, override).effective("t")
+    _unused, trace, _unused = _model(policies, override).effective("t")
     for entry in trace.values():
         assert entry["source"] in [h["source"] for h in entry["history"]]
         assert entry["history"], "every leaf has at least its default"
@@ -74,7 +74,7 @@ def test_winning_source_is_a_contributor(policies, override):
 @given(group_policies, st.sampled_from(sorted(RULES)), st.integers(min_value=0, max_value=100))
 def test_override_at_the_top_makes_the_value_that_sources(policies, rule, value):
     override = {rule: {"strategy": "override", "thresholds": value}}
-    policy, trace, _ = _model(policies, copy.deepcopy(override)).effective("t")
+    policy, trace, _unused = _model(policies, copy.deepcopy(override)).effective("t")
     key = "alert_rules.%s.thresholds.%s" % (rule, RULES[rule])
     assert policy["alert_rules"][rule]["thresholds"][RULES[rule]] == value
     assert trace[key]["source"] == "target:t"
