@@ -478,7 +478,7 @@ def cmd_up(args):
         rc, _ = site_play(quiet=args.quiet)
         if rc != 0:
             raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
-    wait_ready(args.timeout)
+        wait_ready(args.timeout)
     log("lab up in %.0f s" % (time.monotonic() - t0))
     return summary()
 

@@ -11,17 +11,19 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
+# netavark + aardvark-dns + iptables: the network stack molecule's per-scenario podman
+# network needs (only recommended by podman's dependencies, so named here).
 missing=()
-for pkg in podman runc debootstrap; do
+for pkg in podman runc debootstrap netavark aardvark-dns iptables uidmap; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
     echo "setup_podman.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    echo "setup_podman.sh: podman, runc, debootstrap already installed"
+    echo "setup_podman.sh: podman, runc, debootstrap and the network stack already installed"
 fi
 
 conf=/etc/containers/containers.conf

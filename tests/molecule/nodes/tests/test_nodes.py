@@ -31,7 +31,7 @@ def fetch(host, port, path="/metrics", tries=30):
     """GET a local endpoint from inside the host, retrying while the service starts."""
     url = "http://127.0.0.1:%d%s" % (port, path)
     last = None
-    for _ in range(tries):
+    for _unused in range(tries):
         last = host.run("curl -fsS --max-time 5 %s", url)
         if last.rc == 0:
             return last.stdout
