@@ -128,6 +128,48 @@ def _enabled(item, values, fail, sub):
             fail("enabled: %s" % exc, "write enabled: true or enabled: false", sub + ("enabled",))
 
 
+def _item_header(item, what, fields, example, fail, sub):
+    """Shared start of an item: a mapping with known keys; returns (item, strategy, values)."""
+    if item is None:
+        item = {}
+    if not isinstance(item, dict):
+        fail("%s must be a mapping" % what, "write e.g. %s" % example, sub)
+    unknown = sorted(set(item) - set(fields))
+    if unknown:
+        fail(
+            "unknown key(s) %s in %s%s" % (", ".join(unknown), what, _suggest(unknown[0], fields)),
+            "allowed keys: %s" % ", ".join(fields),
+            sub + (unknown[0],),
+        )
+    values = {}
+    _enabled(item, values, fail, sub)
+    return item, _strategy(item, fail, sub), values
+
+
+def _parameters(given, parameters, what, setting, fail, sub):
+    """Validate a {name: value} mapping against a parameter schema; returns it checked."""
+    if not isinstance(given, dict):
+        fail(
+            "%s must be a mapping" % what,
+            "write {%s}" % ", ".join("%s: ..." % k for k in sorted(parameters)),
+            sub,
+        )
+    checked = {}
+    for key, value in given.items():
+        pspec = parameters.get(key)
+        if pspec is None:
+            fail(
+                "%s has no %s %r%s" % (what, setting, key, _suggest(key, parameters)),
+                "%ss of %s: %s" % (setting, what, ", ".join(sorted(parameters)) or "none"),
+                sub + (key,),
+            )
+        try:
+            checked[key] = validate_value(pspec["type"], value)
+        except ValueError as exc:
+            fail("%s %s of %s: %s" % (setting, key, what, exc), "give %s as %s" % (key, pspec["type"]), sub + (key,))
+    return checked
+
+
 def _normalize_rule(name, item, catalog, fail):
     sub = ("alert_rules", name)
     spec = catalog.rule_templates.get(name)
@@ -137,50 +179,16 @@ def _normalize_rule(name, item, catalog, fail):
             "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
             sub,
         )
-    if item is None:
-        item = {}
-    if not isinstance(item, dict):
-        fail(
-            "alert rule %s must be a mapping" % name,
-            "write e.g. %s: {thresholds: {...}} or %s: {enabled: false}" % (name, name),
-            sub,
-        )
-    unknown = sorted(set(item) - set(RULE_FIELDS))
-    if unknown:
-        fail(
-            "unknown key(s) %s in alert rule %s%s" % (", ".join(unknown), name, _suggest(unknown[0], RULE_FIELDS)),
-            "allowed keys: %s" % ", ".join(RULE_FIELDS),
-            sub + (unknown[0],),
-        )
-    strategy = _strategy(item, fail, sub)
-    values = {}
-    _enabled(item, values, fail, sub)
-    thresholds = item.get("thresholds")
-    if thresholds is not None:
-        if not isinstance(thresholds, dict):
-            fail(
-                "thresholds of %s must be a mapping" % name,
-                "write thresholds: {%s}" % ", ".join("%s: ..." % k for k in spec["parameters"]) or "{}",
-                sub + ("thresholds",),
-            )
-        checked = {}
-        for key, value in thresholds.items():
-            pspec = spec["parameters"].get(key)
-            if pspec is None:
-                known = ", ".join(sorted(spec["parameters"])) or "none"
-                fail(
-                    "%s has no threshold %r%s" % (name, key, _suggest(key, spec["parameters"])),
-                    "thresholds of %s: %s" % (name, known),
-                    sub + ("thresholds", key),
-                )
-            try:
-                checked[key] = validate_value(pspec["type"], value)
-            except ValueError as exc:
-                fail(
-                    "threshold %s of %s: %s" % (key, name, exc),
-                    "give %s as a %s" % (key, pspec["type"]),
-                    sub + ("thresholds", key),
-                )
+    item, strategy, values = _item_header(
+        item,
+        "alert rule %s" % name,
+        RULE_FIELDS,
+        "%s: {thresholds: {...}} or %s: {enabled: false}" % (name, name),
+        fail,
+        sub,
+    )
+    if item.get("thresholds") is not None:
+        checked = _parameters(item["thresholds"], spec["parameters"], name, "threshold", fail, sub + ("thresholds",))
         if checked:
             values["thresholds"] = checked
     if "for" in item:
@@ -213,44 +221,13 @@ def _normalize_check(name, item, catalog, fail):
             "use one of: %s" % ", ".join(sorted(catalog.check_types)),
             sub,
         )
-    if item is None:
-        item = {}
-    if not isinstance(item, dict):
-        fail("check %s must be a mapping" % name, "write e.g. %s: {config: {...}}" % name, sub)
-    unknown = sorted(set(item) - set(CHECK_FIELDS))
-    if unknown:
-        fail(
-            "unknown key(s) %s in check %s%s" % (", ".join(unknown), name, _suggest(unknown[0], CHECK_FIELDS)),
-            "allowed keys: %s (settings go under config:)" % ", ".join(CHECK_FIELDS),
-            sub + (unknown[0],),
+    item, strategy, values = _item_header(
+        item, "check %s" % name, CHECK_FIELDS, "%s: {config: {...}} (settings go under config:)" % name, fail, sub
+    )
+    if item.get("config") is not None:
+        values.update(
+            _parameters(item["config"], spec["parameters"], "check %s" % name, "setting", fail, sub + ("config",))
         )
-    strategy = _strategy(item, fail, sub)
-    values = {}
-    _enabled(item, values, fail, sub)
-    config = item.get("config")
-    if config is not None:
-        if not isinstance(config, dict):
-            fail(
-                "config of check %s must be a mapping" % name,
-                "write config: {%s: ...}" % ", ".join(sorted(spec["parameters"])),
-                sub + ("config",),
-            )
-        for key, value in config.items():
-            pspec = spec["parameters"].get(key)
-            if pspec is None:
-                fail(
-                    "check %s has no setting %r%s" % (name, key, _suggest(key, spec["parameters"])),
-                    "settings of %s: %s" % (name, ", ".join(sorted(spec["parameters"]))),
-                    sub + ("config", key),
-                )
-            try:
-                values[key] = validate_value(pspec["type"], value)
-            except ValueError as exc:
-                fail(
-                    "setting %s of check %s: %s" % (key, name, exc),
-                    "give %s as %s" % (key, pspec["type"]),
-                    sub + ("config", key),
-                )
     return Contribution(("checks", name), strategy, values, implied_enabled="enabled" not in values)
 
 
