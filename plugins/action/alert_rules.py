@@ -55,7 +55,6 @@ TEMPLATES_VAR = "accelmon_rule_templates"
 
 
 class ActionModule(ActionBase):
-
     TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
 
@@ -68,8 +67,9 @@ class ActionModule(ActionBase):
         catalog = self._catalog(args.get("rule_templates") or task_vars.get(TEMPLATES_VAR))
         hosts = self._hosts(args.get("hosts"), task_vars)
         if not hosts:
-            raise AnsibleActionFail("no host has %s: run against an accelmon.monitoring.fleet inventory, "
-                                    "or list hosts that do" % POLICY_VAR)
+            raise AnsibleActionFail(
+                "no host has %s: run against an accelmon.monitoring.fleet inventory, or list hosts that do" % POLICY_VAR
+            )
         try:
             plan = plan_rules(catalog, hosts)
             rules = render_plan(catalog, plan, args["group_prefix"], args.get("interval"))
@@ -97,8 +97,7 @@ class ActionModule(ActionBase):
         if not isinstance(rule_templates, dict):
             raise AnsibleActionFail("rule_templates must be a mapping of template name to definition")
         try:
-            return Catalog({name: validate_rule_template(name, spec)
-                            for name, spec in rule_templates.items()})
+            return Catalog({name: validate_rule_template(name, spec) for name, spec in rule_templates.items()})
         except FleetModelError as exc:
             raise AnsibleActionFail("rule_templates: %s" % exc)
 
@@ -114,8 +113,9 @@ class ActionModule(ActionBase):
             hvars = hostvars[name]
             if POLICY_VAR not in hvars:
                 if explicit:
-                    raise AnsibleActionFail("host %s has no %s (is it in the accelmon fleet inventory?)"
-                                            % (name, POLICY_VAR))
+                    raise AnsibleActionFail(
+                        "host %s has no %s (is it in the accelmon fleet inventory?)" % (name, POLICY_VAR)
+                    )
                 continue
             hosts[name] = host_entry({POLICY_VAR: hvars[POLICY_VAR]})
         return hosts
@@ -130,8 +130,9 @@ class ActionModule(ActionBase):
                 copy_args[key] = args[key]
         if args.get("validate_command"):
             if "%s" not in args["validate_command"]:
-                raise AnsibleActionFail("validate_command must contain %%s for the file to check, got %r"
-                                        % args["validate_command"])
+                raise AnsibleActionFail(
+                    "validate_command must contain %%s for the file to check, got %r" % args["validate_command"]
+                )
             copy_args["validate"] = args["validate_command"]
         local_tempdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP)
         try:
@@ -141,9 +142,14 @@ class ActionModule(ActionBase):
             copy_args["src"] = src
             new_task.args = copy_args
             copy_action = self._shared_loader_obj.action_loader.get(
-                "ansible.legacy.copy", task=new_task, connection=self._connection,
-                play_context=self._play_context, loader=self._loader, templar=self._templar,
-                shared_loader_obj=self._shared_loader_obj)
+                "ansible.legacy.copy",
+                task=new_task,
+                connection=self._connection,
+                play_context=self._play_context,
+                loader=self._loader,
+                templar=self._templar,
+                shared_loader_obj=self._shared_loader_obj,
+            )
             copied = copy_action.run(task_vars=task_vars)
         finally:
             shutil.rmtree(to_bytes(local_tempdir, errors="surrogate_or_strict"), ignore_errors=True)
@@ -151,5 +157,7 @@ class ActionModule(ActionBase):
             msg = to_text(copied.get("msg") or "")
             if "validat" in msg.lower() or copied.get("stderr"):
                 copied["msg"] = "the generated rule file failed validation (%s); the previous file is kept: %s" % (
-                    args.get("validate_command"), msg)
+                    args.get("validate_command"),
+                    msg,
+                )
         return copied

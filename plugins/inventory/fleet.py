@@ -171,6 +171,9 @@ def populate(inventory, model, with_trace=True):
         group = model.groups[path]
         parent = group.parent or group.namespace
         inventory.add_child(names[parent], names[path])
+    if model.rule_template_specs:
+        # Template definitions (not policy) for the alert_rules action: one copy on "all".
+        inventory.set_variable("all", "accelmon_rule_templates", model.rule_template_specs)
     hosts = []
     set_variable = _variable_setter(inventory)
     for name, host_vars in prepared:

@@ -236,12 +236,8 @@ def read_pci_device(device_dir):
         "pci_address": os.path.basename(device_dir.rstrip("/")),
         "vendor_id": _hex_id(_read(os.path.join(device_dir, "vendor")), 4),
         "device_id": _hex_id(_read(os.path.join(device_dir, "device")), 4),
-        "subsystem_vendor_id": _hex_id(
-            _read(os.path.join(device_dir, "subsystem_vendor")), 4
-        ),
-        "subsystem_device_id": _hex_id(
-            _read(os.path.join(device_dir, "subsystem_device")), 4
-        ),
+        "subsystem_vendor_id": _hex_id(_read(os.path.join(device_dir, "subsystem_vendor")), 4),
+        "subsystem_device_id": _hex_id(_read(os.path.join(device_dir, "subsystem_device")), 4),
         "class": _hex_id(raw_class, 6),
         "numa_node": parse_numa_node(_read(os.path.join(device_dir, "numa_node"))),
         "driver": read_driver(device_dir),
@@ -289,9 +285,7 @@ def model_for(device):
     """Model name from the known device ID table, or None."""
     key = (device.get("vendor_id"), device.get("device_id"))
     if key == ("0x1ae0", "0x0027"):
-        return TPU_SUBSYSTEM_MODELS.get(
-            device.get("subsystem_device_id"), KNOWN_MODELS[key]
-        )
+        return TPU_SUBSYSTEM_MODELS.get(device.get("subsystem_device_id"), KNOWN_MODELS[key])
     return KNOWN_MODELS.get(key)
 
 
@@ -417,10 +411,7 @@ def cloud_provider_from_dmi(dmi):
         return "gcp"
     if low("chassis_asset_tag") == AZURE_CHASSIS_ASSET_TAG:
         return "azure"
-    if (
-        low("sys_vendor") == "microsoft corporation"
-        and low("product_name") == "virtual machine"
-    ):
+    if low("sys_vendor") == "microsoft corporation" and low("product_name") == "virtual machine":
         return "azure"
     return "onprem"
 
@@ -435,9 +426,7 @@ def recommend_exporters(accelerators):
     exporters = ["node_exporter"]
     if accelerators:
         exporters.append("all_smi")
-    if any(
-        a["vendor"] == "nvidia" and a.get("driver") == "nvidia" for a in accelerators
-    ):
+    if any(a["vendor"] == "nvidia" and a.get("driver") == "nvidia" for a in accelerators):
         exporters.append("dcgm_exporter")
     return exporters
 
@@ -482,9 +471,7 @@ def parse_nvidia_smi_xml(text):
     except ElementTree.ParseError as exc:
         raise ValueError(f"nvidia-smi -q -x output is not valid XML: {exc}") from exc
     if root.tag != "nvidia_smi_log":
-        raise ValueError(
-            f"nvidia-smi -q -x output has root <{root.tag}>, expected <nvidia_smi_log>"
-        )
+        raise ValueError(f"nvidia-smi -q -x output has root <{root.tag}>, expected <nvidia_smi_log>")
     driver_version = _text(root, "driver_version")
     cuda_version = _text(root, "cuda_version")
     gpus = {}
@@ -514,11 +501,7 @@ def enrich_accelerators(accelerators, vendor, info_by_address):
     result = []
     for accel in accelerators:
         merged = dict(accel)
-        info = (
-            info_by_address.get(accel["pci_address"])
-            if accel["vendor"] == vendor
-            else None
-        )
+        info = info_by_address.get(accel["pci_address"]) if accel["vendor"] == vendor else None
         if info:
             merged.update(info)
             if not merged.get("model") and info.get("product_name"):

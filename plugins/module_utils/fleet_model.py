@@ -147,8 +147,10 @@ class Target:
 class FleetModel:
     """A validated fleet: use effective(), host_vars() and the group maps."""
 
-    def __init__(self, namespaces, groups, targets, catalog, strict):
+    def __init__(self, namespaces, groups, targets, catalog, strict, rule_template_specs=None):
         self.namespaces = namespaces
+        # the model's own rule templates as written (the rule compiler re-validates them)
+        self.rule_template_specs = rule_template_specs or {}
         self.groups = groups
         self.targets = targets
         self.catalog = catalog
@@ -267,6 +269,7 @@ class _Builder:
         self.namespaces = dict(DEFAULT_NAMESPACES)
         self.namespace_files = {}
         self.rule_templates = {}
+        self.rule_template_specs = {}
         self.template_files = {}
         self.group_specs = {}  # path -> (spec, file)
         self.target_specs = {}  # name -> (spec, file, path-in-doc prefix)
@@ -326,6 +329,7 @@ class _Builder:
             self.template_files[name] = source_file
             try:
                 self.rule_templates[name] = validate_rule_template(name, spec, source_file)
+                self.rule_template_specs[name] = spec
             except FleetModelError as exc:
                 self.error(exc)
         for path, spec in (data.get("groups") or {}).items():
@@ -686,7 +690,7 @@ def build_model(documents, registrations=(), strict=False):
         except FleetModelError as exc:
             builder.error(exc)
     _raise(builder.errors)
-    return FleetModel(builder.namespaces, groups, targets, catalog, strict)
+    return FleetModel(builder.namespaces, groups, targets, catalog, strict, builder.rule_template_specs)
 
 
 def _add_registration(builder, data, source_file):

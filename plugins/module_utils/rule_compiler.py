@@ -96,8 +96,7 @@ def _substitute(text, values, what):
     def repl(match):
         name = match.group(1)
         if name not in values:
-            raise RuleCompileError("%s uses ${%s}, which is neither a parameter nor ${selector}"
-                                   % (what, name))
+            raise RuleCompileError("%s uses ${%s}, which is neither a parameter nor ${selector}" % (what, name))
         return values[name]
 
     return PLACEHOLDER_RE.sub(repl, text)
@@ -152,11 +151,13 @@ def host_entry(hostvars):
 def _check_labels(host, source, labels):
     for name in labels:
         if not _LABEL_NAME_RE.match(str(name)) or str(name).startswith("__"):
-            raise RuleCompileError("host %s: label name %r in %s is not a valid Prometheus label name"
-                                   % (host, name, source))
+            raise RuleCompileError(
+                "host %s: label name %r in %s is not a valid Prometheus label name" % (host, name, source)
+            )
         if name in RESERVED_LABELS:
-            raise RuleCompileError("host %s: label %r in %s is reserved (set by the rule compiler)"
-                                   % (host, name, source))
+            raise RuleCompileError(
+                "host %s: label %r in %s is reserved (set by the rule compiler)" % (host, name, source)
+            )
 
 
 def _alerting_labels(host, alerting):
@@ -191,8 +192,7 @@ def plan_rules(catalog, hosts):
     compiler's own labels (severity, accelmon_*) cannot be set by a policy.
     """
     templates = catalog.rule_templates
-    defaults = {name: {p: ps["default"] for p, ps in spec["parameters"].items()}
-                for name, spec in templates.items()}
+    defaults = {name: {p: ps["default"] for p, ps in spec["parameters"].items()} for name, spec in templates.items()}
     durations = set()
     sets = {}
     for host in sorted(hosts):
@@ -203,7 +203,8 @@ def plan_rules(catalog, hosts):
             if spec is None:
                 raise RuleCompileError(
                     "host %s: alert rule %s has no template; pass the model's rule_templates "
-                    "(model-defined templates are not host variables)" % (host, name))
+                    "(model-defined templates are not host variables)" % (host, name)
+                )
             if not rule or not rule.get("enabled", True):
                 continue
             thresholds = dict(defaults[name])
@@ -223,8 +224,11 @@ def plan_rules(catalog, hosts):
             by_key = sets.setdefault(name, {})
             rule_set = by_key.get(fast_key)
             if rule_set is None:
-                key = json.dumps({"thresholds": thresholds, "for": for_, "severity": severity,
-                                  "labels": labels}, sort_keys=True, separators=(",", ":"))
+                key = json.dumps(
+                    {"thresholds": thresholds, "for": for_, "severity": severity, "labels": labels},
+                    sort_keys=True,
+                    separators=(",", ":"),
+                )
                 rule_set = by_key[fast_key] = RuleSet(name, thresholds, for_, severity, dict(labels), key)
             rule_set.hosts.append(host)
     return {name: sorted(by_key.values(), key=lambda rs: rs.key) for name, by_key in sorted(sets.items())}
@@ -287,8 +291,12 @@ _TEST_INTERVAL = "1m"
 
 def _cpu_series(host, value, samples):
     idle_per_min = 60.0 * (1.0 - value / 100.0)
-    return [{"series": 'node_cpu_seconds_total{instance=%s,job="node",cpu="0",mode="idle"}' % promql_string(host),
-             "values": "1000+%sx%d" % (format_value(round(idle_per_min, 6)), samples)}], {"instance": host, "job": "node"}
+    return [
+        {
+            "series": 'node_cpu_seconds_total{instance=%s,job="node",cpu="0",mode="idle"}' % promql_string(host),
+            "values": "1000+%sx%d" % (format_value(round(idle_per_min, 6)), samples),
+        }
+    ], {"instance": host, "job": "node"}
 
 
 def _memory_series(host, value, samples):
@@ -296,10 +304,14 @@ def _memory_series(host, value, samples):
     avail = round(total * (1.0 - value / 100.0), 3)
     base = {"instance": host, "job": "node"}
     return [
-        {"series": 'node_memory_MemTotal_bytes{instance=%s,job="node"}' % promql_string(host),
-         "values": "%sx%d" % (format_value(total), samples)},
-        {"series": 'node_memory_MemAvailable_bytes{instance=%s,job="node"}' % promql_string(host),
-         "values": "%sx%d" % (format_value(avail), samples)},
+        {
+            "series": 'node_memory_MemTotal_bytes{instance=%s,job="node"}' % promql_string(host),
+            "values": "%sx%d" % (format_value(total), samples),
+        },
+        {
+            "series": 'node_memory_MemAvailable_bytes{instance=%s,job="node"}' % promql_string(host),
+            "values": "%sx%d" % (format_value(avail), samples),
+        },
     ], base
 
 
@@ -318,15 +330,21 @@ _GPU_LABELS = (("gpu", "NVIDIA H200"), ("gpu_index", "0"), ("gpu_uuid", "GPU-000
 
 
 def _gpu_labels_text(host):
-    return "instance=%s,job=\"allsmi\",%s" % (
-        promql_string(host), ",".join("%s=%s" % (k, promql_string(v)) for k, v in _GPU_LABELS))
+    return 'instance=%s,job="allsmi",%s' % (
+        promql_string(host),
+        ",".join("%s=%s" % (k, promql_string(v)) for k, v in _GPU_LABELS),
+    )
 
 
 def _temperature_series(host, value, samples):
     base = dict(_GPU_LABELS)
     base.update({"instance": host, "job": "allsmi"})
-    return [{"series": "all_smi_gpu_temperature_celsius{%s}" % _gpu_labels_text(host),
-             "values": "%sx%d" % (format_value(value), samples)}], base
+    return [
+        {
+            "series": "all_smi_gpu_temperature_celsius{%s}" % _gpu_labels_text(host),
+            "values": "%sx%d" % (format_value(value), samples),
+        }
+    ], base
 
 
 # template -> (parameter, direction (+1: fires above, -1: fires below), upper bound of the
@@ -400,14 +418,21 @@ def generate_tests(plan, rule_files, evaluation_interval=_TEST_INTERVAL):
                         alerts.append({"exp_labels": dict(sorted(exp.items()))})
                 alerts.sort(key=lambda a: a["exp_labels"]["instance"])
                 firing = [a["exp_labels"]["instance"] for a in alerts]
-                tests.append({
-                    "name": "%s: reading %s (just %s threshold %s) on one host per parameter set; alerting: %s" % (
-                        name, format_value(value), "past" if above else "short of", format_value(threshold),
-                        ", ".join(firing) or "none"),
-                    "interval": evaluation_interval,
-                    "input_series": series,
-                    "alert_rule_test": [{"eval_time": "%dm" % minutes, "alertname": name, "exp_alerts": alerts}],
-                })
+                tests.append(
+                    {
+                        "name": "%s: reading %s (just %s threshold %s) on one host per parameter set; alerting: %s"
+                        % (
+                            name,
+                            format_value(value),
+                            "past" if above else "short of",
+                            format_value(threshold),
+                            ", ".join(firing) or "none",
+                        ),
+                        "interval": evaluation_interval,
+                        "input_series": series,
+                        "alert_rule_test": [{"eval_time": "%dm" % minutes, "alertname": name, "exp_alerts": alerts}],
+                    }
+                )
     for rs in plan.get("AcceleratorOffline") or []:
         tests.extend(_offline_tests(rs, evaluation_interval))
     return {"rule_files": list(rule_files), "evaluation_interval": evaluation_interval, "tests": tests}
@@ -424,16 +449,17 @@ def _offline_tests(rule_set, evaluation_interval):
     out = []
     cases = (("1x30", exp, "fires while up == 1"), ("1x9 0x21", [], "stays quiet while up == 0"))
     for up_values, expect, what in cases:
-        out.append({
-            "name": "AcceleratorOffline: device of %s vanishes, %s" % (host, what),
-            "interval": evaluation_interval,
-            "input_series": [{"series": info, "values": "1x9 stale"},
-                             {"series": up, "values": up_values}],
-            "alert_rule_test": [
-                {"eval_time": "5m", "alertname": "AcceleratorOffline", "exp_alerts": []},
-                {"eval_time": "15m", "alertname": "AcceleratorOffline", "exp_alerts": expect},
-            ],
-        })
+        out.append(
+            {
+                "name": "AcceleratorOffline: device of %s vanishes, %s" % (host, what),
+                "interval": evaluation_interval,
+                "input_series": [{"series": info, "values": "1x9 stale"}, {"series": up, "values": up_values}],
+                "alert_rule_test": [
+                    {"eval_time": "5m", "alertname": "AcceleratorOffline", "exp_alerts": []},
+                    {"eval_time": "15m", "alertname": "AcceleratorOffline", "exp_alerts": expect},
+                ],
+            }
+        )
     return out
 
 
@@ -447,8 +473,10 @@ def strip_annotations(rules):
     return out
 
 
-RULES_HEADER = ("# Generated by accelmon.monitoring.alert_rules from the fleet's effective policies.\n"
-                "# Do not edit: change the fleet model and re-run the play (docs/alert-rules.md).\n")
+RULES_HEADER = (
+    "# Generated by accelmon.monitoring.alert_rules from the fleet's effective policies.\n"
+    "# Do not edit: change the fleet model and re-run the play (docs/alert-rules.md).\n"
+)
 
 
 def dump_rules_yaml(document, header=RULES_HEADER):
@@ -456,6 +484,7 @@ def dump_rules_yaml(document, header=RULES_HEADER):
     import yaml  # PyYAML is an ansible-core requirement; imported late to keep this module light
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    body = yaml.dump(document, Dumper=dumper, sort_keys=False, default_flow_style=False,
-                     width=1 << 30, allow_unicode=True)
+    body = yaml.dump(
+        document, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1 << 30, allow_unicode=True
+    )
     return (header or "") + body

@@ -306,6 +306,22 @@ def write_emulator_configs():
                input_text=json.dumps(cfg, indent=1) + "\n", capture=True)
 
 
+# Debian builds Alertmanager to read its default notification templates from this
+# directory instead of embedding them (upstream embeds them). The lab's "upstream" archive
+# holds Debian's binary (build_central_artifacts.sh), so the monitoring host gets the files.
+DEBIAN_AM_ASSETS = "/usr/share/prometheus/alertmanager"
+
+
+def seed_debian_assets():
+    files = [f for f in ("default.tmpl", "email.tmpl") if os.path.exists(os.path.join(DEBIAN_AM_ASSETS, f))]
+    if not files:
+        return
+    podman("exec", MONITORING, "mkdir", "-p", DEBIAN_AM_ASSETS, capture=True)
+    for name in files:
+        podman("cp", os.path.join(DEBIAN_AM_ASSETS, name), "%s:%s/%s" % (MONITORING, DEBIAN_AM_ASSETS, name),
+               capture=True)
+
+
 def build_artifacts():
     os.makedirs(ARTIFACTS, exist_ok=True)
     run(["bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), ARTIFACTS], capture=True)
@@ -473,6 +489,7 @@ def cmd_up(args):
     ensure_containers()
     write_emulator_configs()
     build_artifacts()
+    seed_debian_assets()
     start_webhook()
     if not args.skip_play:
         rc, _ = site_play(quiet=args.quiet)

@@ -179,3 +179,26 @@ def test_cache_rereads_changed_files(tmp_path):
     inv = InventoryData()
     plugin.parse(inv, DataLoader(), str(source), cache=True)
     assert "ml-onprem-99" in inv.hosts and "ml-onprem-01" not in inv.hosts
+
+
+def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
+    (tmp_path / "fleet.yml").write_text(
+        textwrap.dedent("""
+        rule_templates:
+          GpuPowerHigh:
+            expr: all_smi_gpu_power_consumption_watts{${selector}} > ${watts}
+            parameters: {watts: {type: number, default: 650}}
+        groups:
+          "infrastructure:dc1": {alert_rules: {GpuPowerHigh: {thresholds: {watts: 600}}}}
+        targets:
+          gpu01: {primary_group: "infrastructure:dc1"}
+        """)
+    )
+    source = tmp_path / "t.accelmon.yml"
+    source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
+    inv = parse(str(source))
+    assert inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["parameters"] == {
+        "watts": {"type": "number", "default": 650}
+    }
+    hv = inv.get_host("gpu01").get_vars()
+    assert hv["accelmon_effective_policy"]["alert_rules"]["GpuPowerHigh"]["thresholds"] == {"watts": 600}
