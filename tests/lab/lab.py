@@ -329,9 +329,9 @@ def build_artifacts():
     log("offline artifacts in %s" % ARTIFACTS)
 
 
-def site_play(extra_args=(), quiet=False, logfile=SITE_LOG):
+def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY):
     """Run playbooks/site.yml against the lab; returns (rc, output)."""
-    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", INVENTORY,
+    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", inventory,
             "-e", "accelmon_artifacts_dir=%s" % ARTIFACTS, *extra_args]
     os.makedirs(STATE, exist_ok=True)
     start = time.monotonic()

@@ -1,0 +1,83 @@
+"""Fixtures of the end-to-end lab test: the lab (tests/lab/lab.sh) up for the session.
+
+Needs root, podman (tests/tools/setup_podman.sh installs it) and the venv (make venv).
+Without root or podman the tests skip, unless ACCELMON_E2E_REQUIRED=1 (CI), which makes
+that a failure. ACCELMON_E2E_REUSE=1 uses a lab that is already up (no `lab.sh up`);
+ACCELMON_LAB_KEEP=1 leaves the lab up afterwards (default: `lab.sh down`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+LAB_SH = os.path.join(REPO, "tests", "lab", "lab.sh")
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+
+import lab as labmod  # noqa: E402
+
+UP_TIMEOUT = int(os.environ.get("ACCELMON_E2E_UP_TIMEOUT", "900"))
+
+
+def _missing_prerequisite():
+    if os.geteuid() != 0:
+        return "needs root (podman containers with systemd)"
+    if shutil.which("podman") is None:
+        return "needs podman (tests/tools/setup_podman.sh)"
+    venv_bin = os.path.join(REPO, ".venv", "bin")
+    if shutil.which("ansible-playbook", path=venv_bin + os.pathsep + os.environ.get("PATH", "")) is None:
+        return "needs ansible-playbook (make venv)"
+    return None
+
+
+def _lab_usable():
+    try:
+        return labmod.all_targets_up() and labmod.webhook_running()
+    except Exception:  # noqa: BLE001 (any failure means: not usable)
+        return False
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab module (tests/lab/lab.py) with the lab up; torn down at the end."""
+    reason = _missing_prerequisite()
+    if reason:
+        if os.environ.get("ACCELMON_E2E_REQUIRED") == "1":
+            pytest.fail("end-to-end lab test " + reason)
+        pytest.skip("end-to-end lab test " + reason)
+    reuse = os.environ.get("ACCELMON_E2E_REUSE") == "1" and _lab_usable()
+    if not reuse:
+        start = time.monotonic()
+        res = subprocess.run(["bash", LAB_SH, "up", "--quiet"], text=True, timeout=UP_TIMEOUT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        sys.stdout.write(res.stdout[-4000:])
+        if res.returncode != 0:
+            pytest.fail("lab.sh up failed (rc %d) after %.0f s; see %s\n%s"
+                        % (res.returncode, time.monotonic() - start, labmod.SITE_LOG, res.stdout[-4000:]))
+    labmod.clear()
+    try:
+        yield labmod
+    finally:
+        if os.environ.get("ACCELMON_LAB_KEEP") != "1":
+            subprocess.run(["bash", LAB_SH, "down"], check=False, timeout=300)
+
+
+@pytest.fixture
+def clean_lab(lab):
+    """Every fault removed before and after the test, and every target up again."""
+    lab.clear()
+    lab.wait_for("every target up", lab.all_targets_up, 60, 1.0)
+    yield lab
+    lab.clear()
+    lab.wait_for("every target up", lab.all_targets_up, 60, 1.0)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: end-to-end test in the podman lab (tests/lab)")
