@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_TARGET ?= i-1234567890
 
 .PHONY: help system-deps venv collection-link test test-units test-integration sanity units lint \
-        demo bench build clean
+        demo bench bench-inventory bench-rules build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,11 +61,31 @@ lint: venv collection-link ## ansible-lint (production profile) and ruff
 	$(BIN)/ruff check plugins tests
 	$(BIN)/ansible-lint --profile production
 
-demo: venv collection-link ## show groups, effective policy and trace of one target of the hybrid example fleet
-	$(BIN)/python tests/tools/show_target.py inventory/examples/hybrid/hybrid.accelmon.yml $(DEMO_TARGET)
+LAB_INVENTORY := inventory/examples/lab/lab.accelmon.yml
+LAB_TARGET ?= lab-h200
+KIND ?= gpu-overtemp
+HOST ?=
 
-bench: venv collection-link ## inventory benchmark: our plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
-	$(BIN)/python tests/benchmarks/inventory_bench.py
+demo: system-deps venv collection-link ## the local lab (podman): fleet model -> site.yml -> live targets and alerts; see docs/lab.md
+	bash tests/lab/lab.sh up --quiet
+	@echo; echo "== effective policy of $(LAB_TARGET) (per-group thresholds of the lab's fleet model) =="
+	$(BIN)/python tests/tools/show_target.py $(LAB_INVENTORY) $(LAB_TARGET)
+	@echo; echo "Next: make demo-fault KIND=gpu-overtemp|gpu-vanish|node-down|clear [HOST=lab-h200]; make demo-down"
+
+demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp|gpu-vanish|node-down|clear [HOST=...]
+	bash tests/lab/lab.sh fault $(KIND) $(HOST)
+	@echo "The alert reaches the webhook within ~30 s: bash tests/lab/lab.sh status"
+
+demo-down: ## remove the lab (containers, network, webhook sink)
+	bash tests/lab/lab.sh down
+
+bench: bench-inventory bench-rules ## every benchmark that needs no lab (figures: docs/performance.md)
+
+bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
+	$(BIN)/python tests/benchmarks/inventory_bench.py $(BENCH_SIZES)
+
+bench-rules: system-deps venv collection-link ## compiled rules for a 10k fleet evaluated in a real Prometheus
+	$(BIN)/python tests/benchmarks/rules_bench.py
 
 build: venv ## build the collection tarball into .build/
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/ .

@@ -448,6 +448,10 @@ def post_fault(host, fault):
 
 def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
     """Inject a fault; returns the unix time just before the fault took effect."""
+    if kind == "clear":
+        t0 = time.time()
+        clear(host)
+        return t0
     if host not in lab_hosts():
         raise SystemExit("lab: unknown host %s (one of %s)" % (host, ", ".join(lab_hosts())))
     t0 = time.time()
@@ -457,8 +461,6 @@ def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
         post_fault(host, {"type": "vanish", "device": device})
     elif kind == "node-down":
         podman("exec", host, "systemctl", "stop", NODE_EXPORTER_UNIT, capture=True)
-    elif kind == "clear":
-        clear(host)
     else:
         raise SystemExit("lab: unknown fault %s (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
     return t0
@@ -517,11 +519,12 @@ def cmd_down(_args):
 
 
 def cmd_fault(args):
-    t0 = inject(args.kind, args.host or DEFAULT_FAULT_HOST, args.device, args.celsius)
+    host = args.host or (None if args.kind == "clear" else DEFAULT_FAULT_HOST)
+    t0 = inject(args.kind, host, args.device, args.celsius)
     what = {"gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, args.host or DEFAULT_FAULT_HOST, args.celsius),
             "gpu-vanish": "device %d of %s vanished" % (args.device, args.host or DEFAULT_FAULT_HOST),
             "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
-            "clear": "faults cleared on %s" % (args.host or "every host")}[args.kind]
+            "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host")}[args.kind]
     log("%s at %s; watch: %s/alerts, %s/#/alerts, %s"
         % (what, time.strftime("%H:%M:%S", time.localtime(t0)), prom_url(), am_url(), WEBHOOK_FILE))
     return 0
