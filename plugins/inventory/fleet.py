@@ -124,27 +124,42 @@ def _variable_setter(inventory):
     inspector = getattr(inventory, "_inspector", None) if wrapped is not None else None
     if inspector is None or not callable(getattr(inspector, "visit", None)):
         return inventory.set_variable
-    memo = {}
+    visited = {}  # id(original) -> visited copy
+    keep = []  # the originals, so that their ids stay unique while memoized
+    get = visited.get
 
     def visit(obj):
-        hit = memo.get(id(obj))
-        if hit is None:
-            hit = memo[id(obj)] = (obj, inspector.visit(obj))  # keeps obj alive: ids stay unique
-        return hit[1]
+        copy = get(id(obj))
+        if copy is None:
+            copy = visited[id(obj)] = inspector.visit(obj)
+            keep.append(obj)
+        return copy
+
+    def visit_trace(trace):
+        return dict((leaf, get(id(entry)) or visit(entry)) for leaf, entry in trace.items())
+
+    def visit_policy(policy):
+        return dict(
+            (
+                section,
+                visit(items) if section == "alerting" else dict((k, get(id(v)) or visit(v)) for k, v in items.items()),
+            )
+            for section, items in policy.items()
+        )
+
+    shaped = {"accelmon_policy_trace": visit_trace, "accelmon_effective_policy": visit_policy}
 
     def set_variable(host, name, value):
-        if name == "accelmon_policy_trace":
-            value = dict((leaf, visit(entry)) for leaf, entry in value.items())
-        elif name == "accelmon_effective_policy":
-            value = dict(
-                (
-                    section,
-                    visit(items) if section == "alerting" else dict((key, visit(item)) for key, item in items.items()),
-                )
-                for section, items in value.items()
-            )
-        else:
+        shape = shaped.get(name)
+        if shape is None:
             value = visit(value)
+        else:
+            # hosts with the same groups and no overrides share the very same result
+            whole = get(id(value))
+            if whole is None:
+                whole = visited[id(value)] = shape(value)
+                keep.append(value)
+            value = whole
         wrapped.set_variable(host, name, value)
 
     return set_variable

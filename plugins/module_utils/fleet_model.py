@@ -270,6 +270,7 @@ class _Builder:
         self.namespace_files = {}
         self.rule_templates = {}
         self.rule_template_specs = {}
+        self.parsed_paths = {}
         self.template_files = {}
         self.group_specs = {}  # path -> (spec, file)
         self.target_specs = {}  # name -> (spec, file, path-in-doc prefix)
@@ -407,6 +408,9 @@ class _Builder:
 
     def parse_path(self, path, source_file, doc_path, item):
         """Split and check a group path; returns (namespace, segments) or raises."""
+        known = self.parsed_paths.get(path) if isinstance(path, str) else None
+        if known is not None:  # thousands of targets name the same few hundred groups
+            return known
         if not isinstance(path, str) or ":" not in path:
             raise FleetModelError(
                 "group path %r has no namespace" % (path,),
@@ -434,6 +438,7 @@ class _Builder:
                 source_file=source_file,
                 path=doc_path,
             )
+        self.parsed_paths[path] = (namespace, segments)
         return namespace, segments
 
     def build_groups(self, catalog):

@@ -321,9 +321,19 @@ class Source:
 class PolicyState:
     """Accumulated values plus per-leaf history; cheap to copy for caching."""
 
-    __slots__ = ("values", "history", "conflicts", "tier", "tier_leaves", "defaults", "result_cache", "_owned")
+    __slots__ = (
+        "values",
+        "history",
+        "conflicts",
+        "tier",
+        "tier_leaves",
+        "defaults",
+        "result_cache",
+        "_owned",
+        "_lists",
+    )
 
-    def __init__(self, defaults, values, history, conflicts=None):
+    def __init__(self, defaults, values, history, conflicts=None, lists=None):
         self.defaults = defaults
         self.values = values
         self.history = history
@@ -332,6 +342,10 @@ class PolicyState:
         self.tier_leaves = {}
         self.result_cache = None
         self._owned = set()  # item prefixes this state copied (copy-on-write)
+        # History lists are hash-consed: appending one shared entry to one shared list gives
+        # the same new list in every state, so equal histories are one object (shared by
+        # every copy of a state; keys are ids, values hold the objects so ids stay unique).
+        self._lists = {} if lists is None else lists
 
     @classmethod
     def initial(cls, catalog):
@@ -349,7 +363,7 @@ class PolicyState:
         values = dict(
             (section, dict(items) if section != "alerting" else items) for section, items in self.values.items()
         )
-        return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts))
+        return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts), self._lists)
 
     def _own(self, prefix):
         """The item at prefix, copied first if it may be shared with another state."""
@@ -368,7 +382,12 @@ class PolicyState:
             self._apply_one(source, contribution)
 
     def _record(self, path, entry):
-        self.history[path] = self.history.get(path, []) + [entry]
+        old = self.history.get(path, _EMPTY)
+        key = (id(old), id(entry))
+        known = self._lists.get(key)
+        if known is None:
+            known = self._lists[key] = (old, entry, old + [entry])
+        self.history[path] = known[2]
 
     def _apply_one(self, source, contribution):
         prefix = contribution.prefix
@@ -540,10 +559,10 @@ class Interner:
         return out
 
     def entry(self, dotted, history, value):
-        # History entries are shared objects (one per contribution and leaf), so equal
-        # histories have equal id sequences; equal history means an equal value. The cached
-        # trace entry keeps its history (and so those ids) alive.
-        key = (dotted,) + tuple(map(id, history))
+        # Histories are hash-consed lists (PolicyState._record): an equal history is the
+        # same list, and an equal history means an equal value. The cached trace entry
+        # keeps its history list alive, so its id is not reused.
+        key = (dotted, id(history))
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = {
@@ -555,6 +574,7 @@ class Interner:
 
 
 _MISSING = object()
+_EMPTY = []
 
 
 def _get_default(tree, path):
