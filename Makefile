@@ -17,10 +17,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-DEMO_TARGET ?= i-1234567890
 
 .PHONY: help system-deps venv collection-link test test-units test-integration sanity units lint \
-        demo bench bench-inventory bench-rules build clean
+        demo demo-fault demo-down policy bench bench-inventory bench-rules bench-alerts build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,7 +41,7 @@ collection-link: $(COLLECTION_LINK)
 system-deps: ## Debian/Ubuntu packages the tests and the lab need (apt, as root or via sudo)
 	bash tests/tools/install_system_deps.sh
 
-test: system-deps venv collection-link ## run every test (lint, sanity, units, molecule, integration)
+test: system-deps venv collection-link ## run every test (lint, sanity, units, molecule, lab end-to-end, integration)
 	SKIP_STEPS="system-packages $(SKIP_STEPS)" bash tests/run-all.sh
 
 test-units: venv collection-link ## pytest over tests/unit
@@ -79,6 +78,11 @@ demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp
 demo-down: ## remove the lab (containers, network, webhook sink)
 	bash tests/lab/lab.sh down
 
+POLICY_SOURCE ?= inventory/examples/hybrid/hybrid.accelmon.yml
+POLICY_TARGET ?= i-1234567890
+policy: venv collection-link ## groups, effective policy and trace of one target (POLICY_SOURCE, POLICY_TARGET), no lab
+	$(BIN)/python tests/tools/show_target.py $(POLICY_SOURCE) $(POLICY_TARGET)
+
 bench: bench-inventory bench-rules ## every benchmark that needs no lab (figures: docs/performance.md)
 
 bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
@@ -86,6 +90,9 @@ bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's 
 
 bench-rules: system-deps venv collection-link ## compiled rules for a 10k fleet evaluated in a real Prometheus
 	$(BIN)/python tests/benchmarks/rules_bench.py
+
+bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
+	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3
 
 build: venv ## build the collection tarball into .build/
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/ .

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the collection, in the order CI runs them (`make test` calls this).
 # Steps: system packages, lint, ansible-test sanity and units, molecule on systemd
-# containers, then the pytest suite (unit + integration with real Prometheus, Alertmanager,
-# promtool/amtool). Set SKIP_STEPS="molecule sanity" (space separated) to skip steps locally.
+# containers, the lab end-to-end alert test, then the pytest suite (unit + integration with
+# real Prometheus, Alertmanager, promtool/amtool). Set SKIP_STEPS="molecule sanity" (space separated) to skip steps locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -48,6 +48,8 @@ step ansible-doc argument_specs_and_docs
 step sanity bash tests/ansible-test.sh sanity
 step ansible-test-units bash tests/ansible-test.sh units
 step molecule bash tests/molecule/run.sh
+# the lab end to end: podman systemd hosts, site.yml, faults -> routed alerts (tears down after)
+step e2e env ACCELMON_E2E_REQUIRED=1 pytest -q -p no:cacheprovider tests/e2e
 step pytest pytest -q -p no:cacheprovider tests/unit tests/integration
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -68,8 +68,11 @@ def settings():
 def rule_for(alertname, host):
     for group in lab.prom("/api/v1/rules")["groups"]:
         for rule in group["rules"]:
-            if rule.get("name") == alertname and '"%s"' % host in rule.get("query", "") or (
-                    rule.get("name") == alertname and host in rule.get("query", "")):
+            if (
+                rule.get("name") == alertname
+                and '"%s"' % host in rule.get("query", "")
+                or (rule.get("name") == alertname and host in rule.get("query", ""))
+            ):
                 return "%ds" % rule.get("duration", 0)
     return "?"
 
@@ -84,8 +87,11 @@ def one_run(kind, host, kwargs, alertname):
             if a["labels"].get("alertname") == alertname and a["labels"].get("instance") == host:
                 active_at = parse_ts(a["activeAt"])
         for a in lab.webhook_alerts(t0):
-            if a["status"] == "firing" and a["labels"].get("alertname") == alertname \
-                    and a["labels"].get("instance") == host:
+            if (
+                a["status"] == "firing"
+                and a["labels"].get("alertname") == alertname
+                and a["labels"].get("instance") == host
+            ):
                 match = a
                 break
         if match:
@@ -103,9 +109,17 @@ def one_run(kind, host, kwargs, alertname):
     }
     # Clear, and wait for the resolved notification: the next run starts from scratch.
     t1 = lab.inject("clear", host)
-    lab.wait_for("resolved %s" % alertname, lambda: any(
-        a["status"] == "resolved" and a["labels"].get("alertname") == alertname
-        and a["labels"].get("instance") == host for a in lab.webhook_alerts(t1)), TIMEOUT, 0.5)
+    lab.wait_for(
+        "resolved %s" % alertname,
+        lambda: any(
+            a["status"] == "resolved"
+            and a["labels"].get("alertname") == alertname
+            and a["labels"].get("instance") == host
+            for a in lab.webhook_alerts(t1)
+        ),
+        TIMEOUT,
+        0.5,
+    )
     lab.wait_for("targets up", lab.all_targets_up, 60, 1.0)
     return result
 
@@ -129,25 +143,57 @@ def main(argv=None):
         lab.clear()
         lab.wait_for("targets up", lab.all_targets_up, 60, 1.0)
         conf = settings()
-        print("lab settings: scrape_interval %(scrape_interval)s, evaluation_interval %(evaluation_interval)s, "
-              "group_wait %(group_wait)s, group_interval %(group_interval)s" % conf)
+        print(
+            "lab settings: scrape_interval %(scrape_interval)s, evaluation_interval %(evaluation_interval)s, "
+            "group_wait %(group_wait)s, group_interval %(group_interval)s" % conf
+        )
         header = "%-17s %-27s %-5s %-9s %-9s %-9s %-9s %-9s %s" % (
-            "kind", "alert", "for", "detect_s", "for_s", "notify_s", "total_s", "max_s", "runs")
+            "kind",
+            "alert",
+            "for",
+            "detect_s",
+            "for_s",
+            "notify_s",
+            "total_s",
+            "max_s",
+            "runs",
+        )
         print(header)
         rows = []
         for label, kind, host, kwargs, alertname in KINDS:
-            runs = [one_run(kind, host, kwargs, alertname) for _ in range(args.reps)]
+            runs = [one_run(kind, host, kwargs, alertname) for _unused in range(args.reps)]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            row = {"kind": label, "alert": alertname, "host": host, "for": rule_for(alertname, host),
-                   "median": med, "max_total": max(r["total"] for r in runs),
-                   "runs": [round(r["total"], 1) for r in runs], **conf}
+            row = {
+                "kind": label,
+                "alert": alertname,
+                "host": host,
+                "for": rule_for(alertname, host),
+                "median": med,
+                "max_total": max(r["total"] for r in runs),
+                "runs": [round(r["total"], 1) for r in runs],
+                **conf,
+            }
             rows.append(row)
-            print("%-17s %-27s %-5s %-9.1f %-9.1f %-9.1f %-9.1f %-9.1f %s" % (
-                label, alertname, row["for"], med["detect"], med["for"], med["notify"], med["total"],
-                row["max_total"], " ".join("%.1f" % t for t in row["runs"])), flush=True)
+            print(
+                "%-17s %-27s %-5s %-9.1f %-9.1f %-9.1f %-9.1f %-9.1f %s"
+                % (
+                    label,
+                    alertname,
+                    row["for"],
+                    med["detect"],
+                    med["for"],
+                    med["notify"],
+                    med["total"],
+                    row["max_total"],
+                    " ".join("%.1f" % t for t in row["runs"]),
+                ),
+                flush=True,
+            )
         worst = max(r["max_total"] for r in rows)
-        print("worst fault-to-webhook latency: %.1f s (target: under 60 s for critical alerts) -> %s"
-              % (worst, "OK" if worst < 60 else "OVER TARGET"))
+        print(
+            "worst fault-to-webhook latency: %.1f s (target: under 60 s for critical alerts) -> %s"
+            % (worst, "OK" if worst < 60 else "OVER TARGET")
+        )
         if args.json:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(rows, fh, indent=1)

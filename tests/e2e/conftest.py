@@ -55,12 +55,20 @@ def lab():
     reuse = os.environ.get("ACCELMON_E2E_REUSE") == "1" and _lab_usable()
     if not reuse:
         start = time.monotonic()
-        res = subprocess.run(["bash", LAB_SH, "up", "--quiet"], text=True, timeout=UP_TIMEOUT,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        res = subprocess.run(
+            ["bash", LAB_SH, "up", "--quiet"],
+            text=True,
+            timeout=UP_TIMEOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
         sys.stdout.write(res.stdout[-4000:])
         if res.returncode != 0:
-            pytest.fail("lab.sh up failed (rc %d) after %.0f s; see %s\n%s"
-                        % (res.returncode, time.monotonic() - start, labmod.SITE_LOG, res.stdout[-4000:]))
+            pytest.fail(
+                "lab.sh up failed (rc %d) after %.0f s; see %s\n%s"
+                % (res.returncode, time.monotonic() - start, labmod.SITE_LOG, res.stdout[-4000:])
+            )
     labmod.clear()
     try:
         yield labmod

@@ -25,23 +25,31 @@ pytestmark = pytest.mark.e2e
 
 def wait_webhook(lab, since, timeout=ALERT_TIMEOUT, status="firing", **labels):
     """The first alert with these labels (and status) received at or after `since`."""
+
     def find():
         for alert in lab.webhook_alerts(since):
             if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items()):
                 return alert
         return None
+
     try:
         return lab.wait_for("webhook alert %s %s" % (status, labels), find, timeout, 0.5)
     except TimeoutError as exc:
-        firing = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])
-                  for a in lab.prom("/api/v1/alerts")["alerts"]]
+        firing = [
+            (a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])
+            for a in lab.prom("/api/v1/alerts")["alerts"]
+        ]
         pytest.fail("%s; Prometheus alerts now: %s" % (exc, firing))
 
 
 def prom_alerts(lab, alertname, instance, state=None):
-    return [a for a in lab.prom("/api/v1/alerts")["alerts"]
-            if a["labels"].get("alertname") == alertname and a["labels"].get("instance") == instance
-            and (state is None or a["state"] == state)]
+    return [
+        a
+        for a in lab.prom("/api/v1/alerts")["alerts"]
+        if a["labels"].get("alertname") == alertname
+        and a["labels"].get("instance") == instance
+        and (state is None or a["state"] == state)
+    ]
 
 
 def assert_routing_labels(lab, alert, host):
@@ -92,8 +100,11 @@ def test_overtemp_alert_and_per_group_thresholds(clean_lab):
     res = lab.prom("/api/v1/query", query='all_smi_gpu_temperature_celsius{instance="lab-gaudi",gpu_index="0"}')
     assert [float(r["value"][1]) for r in res["result"]] == [82.0]
     assert prom_alerts(lab, "AcceleratorHighTemperature", "lab-gaudi") == []
-    assert not [a for a in lab.webhook_alerts(since) if a["labels"].get("instance") == "lab-gaudi"
-                and a["labels"].get("alertname") == "AcceleratorHighTemperature"]
+    assert not [
+        a
+        for a in lab.webhook_alerts(since)
+        if a["labels"].get("instance") == "lab-gaudi" and a["labels"].get("alertname") == "AcceleratorHighTemperature"
+    ]
 
     # Past research's own threshold it alerts, routed with the research team.
     since2 = lab.inject("gpu-overtemp", "lab-gaudi", device=0, celsius=87)
@@ -127,8 +138,12 @@ def test_node_down_alert_inhibits_device_alerts(clean_lab):
     # While NodeDown fires, the node's device alert fires in Prometheus, reaches
     # Alertmanager, and is suppressed there: it never reaches the webhook.
     since2 = lab.inject("gpu-overtemp", "lab-gaudi", device=1, celsius=95)
-    lab.wait_for("AcceleratorHighTemperature firing for lab-gaudi in Prometheus",
-                 lambda: prom_alerts(lab, "AcceleratorHighTemperature", "lab-gaudi", "firing"), ALERT_TIMEOUT, 1.0)
+    lab.wait_for(
+        "AcceleratorHighTemperature firing for lab-gaudi in Prometheus",
+        lambda: prom_alerts(lab, "AcceleratorHighTemperature", "lab-gaudi", "firing"),
+        ALERT_TIMEOUT,
+        1.0,
+    )
 
     def suppressed():
         for a in lab.am("/api/v2/alerts"):
@@ -142,9 +157,13 @@ def test_node_down_alert_inhibits_device_alerts(clean_lab):
     # group_wait (5s) + group_interval (10s) + an evaluation: it would have arrived by now.
     time.sleep(20)
     assert prom_alerts(lab, "NodeDown", "lab-gaudi", "firing"), "NodeDown must still fire"
-    leaked = [a for a in lab.webhook_alerts(since2) if a["status"] == "firing"
-              and a["labels"].get("alertname") == "AcceleratorHighTemperature"
-              and a["labels"].get("instance") == "lab-gaudi"]
+    leaked = [
+        a
+        for a in lab.webhook_alerts(since2)
+        if a["status"] == "firing"
+        and a["labels"].get("alertname") == "AcceleratorHighTemperature"
+        and a["labels"].get("instance") == "lab-gaudi"
+    ]
     assert leaked == []
 
 
@@ -152,8 +171,15 @@ def test_node_down_alert_inhibits_device_alerts(clean_lab):
 def _server_state(lab):
     runtime = lab.prom("/api/v1/status/runtimeinfo")
     rules = sorted((g["name"], len(g["rules"])) for g in lab.prom("/api/v1/rules")["groups"])
-    res = lab.podman("exec", lab.MONITORING, "cat", "/etc/prometheus/rules/accelmon.rules.yml",
-                     "/etc/prometheus/prometheus.yml", "/etc/alertmanager/alertmanager.yml", capture=True)
+    res = lab.podman(
+        "exec",
+        lab.MONITORING,
+        "cat",
+        "/etc/prometheus/rules/accelmon.rules.yml",
+        "/etc/prometheus/prometheus.yml",
+        "/etc/alertmanager/alertmanager.yml",
+        capture=True,
+    )
     am_status = lab.am("/api/v2/status")
     return {
         "prom_config": lab.prom("/api/v1/status/config")["yaml"],
@@ -186,9 +212,12 @@ def test_malformed_rule_template_fails_before_servers_change(clean_lab, tmp_path
     (inv_dir / "fleet" / "broken-template.yml").write_text(yaml.safe_dump({"rule_templates": BROKEN_TEMPLATE}))
     extra = tmp_path / "templates.json"
     extra.write_text(json.dumps({"accelmon_rule_templates": BROKEN_TEMPLATE}))
-    rc, out = lab.site_play(["--limit", lab.MONITORING, "--tags", "prometheus", "-e", "@%s" % extra],
-                            quiet=True, logfile=str(tmp_path / "site-broken-rules.log"),
-                            inventory=str(inv_dir / os.path.basename(lab.INVENTORY)))
+    rc, out = lab.site_play(
+        ["--limit", lab.MONITORING, "--tags", "prometheus", "-e", "@%s" % extra],
+        quiet=True,
+        logfile=str(tmp_path / "site-broken-rules.log"),
+        inventory=str(inv_dir / os.path.basename(lab.INVENTORY)),
+    )
     assert rc != 0
     assert "Compile the alert rules" in out and "promtool" in out
     assert "LabBrokenRule" in out or "parse error" in out
@@ -204,10 +233,19 @@ def test_broken_alertmanager_config_fails_before_servers_change(clean_lab, tmp_p
     before = _server_state(lab)
     # A route whose matcher regex does not compile: preflight passes, amtool refuses.
     extra = tmp_path / "routes.json"
-    extra.write_text(json.dumps({"alertmanager_no_log": False, "alertmanager_routes": [
-        {"receiver": "lab-webhook", "matchers": ['alertname=~"(unclosed"']}]}))
-    rc, out = lab.site_play(["--limit", lab.MONITORING, "--tags", "alertmanager", "-e", "@%s" % extra],
-                            quiet=True, logfile=str(tmp_path / "site-broken-am.log"))
+    extra.write_text(
+        json.dumps(
+            {
+                "alertmanager_no_log": False,
+                "alertmanager_routes": [{"receiver": "lab-webhook", "matchers": ['alertname=~"(unclosed"']}],
+            }
+        )
+    )
+    rc, out = lab.site_play(
+        ["--limit", lab.MONITORING, "--tags", "alertmanager", "-e", "@%s" % extra],
+        quiet=True,
+        logfile=str(tmp_path / "site-broken-am.log"),
+    )
     assert rc != 0
     assert "amtool" in out
     time.sleep(3)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The local lab: podman systemd containers from the lab fleet model, site.yml, faults.
 
     lab.py up [--quiet] [--skip-play]   containers, artifacts, webhook sink, site.yml, summary
@@ -60,9 +60,16 @@ def log(msg):
 
 
 def run(argv, check=True, capture=False, input_text=None, timeout=None, env=None):
-    res = subprocess.run(argv, check=False, text=True, input=input_text, timeout=timeout, env=env,
-                         stdout=subprocess.PIPE if capture else None,
-                         stderr=subprocess.PIPE if capture else None)
+    res = subprocess.run(
+        argv,
+        check=False,
+        text=True,
+        input=input_text,
+        timeout=timeout,
+        env=env,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+    )
     if check and res.returncode != 0:
         detail = ("\n" + (res.stderr or res.stdout or "").strip()) if capture else ""
         raise SystemExit("lab: command failed (%d): %s%s" % (res.returncode, " ".join(argv), detail))
@@ -88,14 +95,14 @@ def lab_hosts():
     global _HOSTS
     if _HOSTS is None:
         cache = os.path.join(STATE, "hosts.json")
-        inv_mtime = max(os.path.getmtime(os.path.join(dp, f))
-                        for dp, _, fs in os.walk(os.path.dirname(INVENTORY)) for f in fs)
+        inv_mtime = max(
+            os.path.getmtime(os.path.join(dp, f)) for dp, _unused, fs in os.walk(os.path.dirname(INVENTORY)) for f in fs
+        )
         if os.path.exists(cache) and os.path.getmtime(cache) >= inv_mtime:
             with open(cache, encoding="utf-8") as fh:
                 _HOSTS = json.load(fh)
             return _HOSTS
-        out = run(["ansible-inventory", "-i", INVENTORY, "--list"], capture=True,
-                  env=_ansible_env()).stdout
+        out = run(["ansible-inventory", "-i", INVENTORY, "--list"], capture=True, env=_ansible_env()).stdout
         data = _unwrap(json.loads(out))
         hostvars = data["_meta"]["hostvars"]
         _HOSTS = {}
@@ -106,12 +113,19 @@ def lab_hosts():
                 "accelerators": hv.get("accelmon_accelerators") or [],
                 "primary_group": hv.get("accelmon_primary_group"),
                 "team": (policy.get("alerting") or {}).get("team"),
-                "environment": [g.split(":", 1)[1] for g in hv.get("accelmon_groups", [])
-                                if g.startswith("environment:")],
+                "environment": [
+                    g.split(":", 1)[1] for g in hv.get("accelmon_groups", []) if g.startswith("environment:")
+                ],
                 "dcgm": bool(hv.get("dcgm_exporter_force")),
-                "alert_rules": {k: {"thresholds": v.get("thresholds"), "for": v.get("for"),
-                                    "severity": v.get("severity"), "enabled": v.get("enabled")}
-                                for k, v in (policy.get("alert_rules") or {}).items()},
+                "alert_rules": {
+                    k: {
+                        "thresholds": v.get("thresholds"),
+                        "for": v.get("for"),
+                        "severity": v.get("severity"),
+                        "enabled": v.get("enabled"),
+                    }
+                    for k, v in (policy.get("alert_rules") or {}).items()
+                },
             }
         os.makedirs(STATE, exist_ok=True)
         with open(cache, "w", encoding="utf-8") as fh:
@@ -179,8 +193,10 @@ def wait_for(what, fn, timeout, interval=1.0):
         except (OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError("timed out after %ss waiting for %s%s"
-                               % (timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
+            raise TimeoutError(
+                "timed out after %ss waiting for %s%s"
+                % (timeout, what, " (last error: %s)" % last_exc if last_exc else "")
+            )
         time.sleep(interval)
 
 
@@ -206,9 +222,15 @@ def webhook_alerts(since=0.0):
         if note["received_at"] < since:
             continue
         for alert in (note.get("payload") or {}).get("alerts") or []:
-            out.append({"received_at": note["received_at"], "status": alert.get("status"),
-                        "labels": alert.get("labels") or {}, "annotations": alert.get("annotations") or {},
-                        "startsAt": alert.get("startsAt")})
+            out.append(
+                {
+                    "received_at": note["received_at"],
+                    "status": alert.get("status"),
+                    "labels": alert.get("labels") or {},
+                    "annotations": alert.get("annotations") or {},
+                    "startsAt": alert.get("startsAt"),
+                }
+            )
     return out
 
 
@@ -235,9 +257,21 @@ def start_webhook():
     os.makedirs(STATE, exist_ok=True)
     logf = open(os.path.join(STATE, "webhook.log"), "a", encoding="utf-8")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "webhook_sink.py"), "--bind", GATEWAY,
-         "--port", str(WEBHOOK_PORT), "--out", WEBHOOK_FILE],
-        stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            os.path.join(HERE, "webhook_sink.py"),
+            "--bind",
+            GATEWAY,
+            "--port",
+            str(WEBHOOK_PORT),
+            "--out",
+            WEBHOOK_FILE,
+        ],
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     with open(WEBHOOK_PID, "w", encoding="utf-8") as fh:
         fh.write(str(proc.pid))
     wait_for("the webhook sink", lambda: http("GET", "http://%s:%d/" % (GATEWAY, WEBHOOK_PORT)) == "ok\n", 15, 0.2)
@@ -283,13 +317,34 @@ def ensure_containers():
             podman("start", name, capture=True)
             log("container %s started" % name)
             continue
-        podman("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
-               "--ip", host["address"], "--systemd", "always", IMAGE, "/sbin/init", capture=True)
+        podman(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            name,
+            "--network",
+            NETWORK,
+            "--ip",
+            host["address"],
+            "--systemd",
+            "always",
+            IMAGE,
+            "/sbin/init",
+            capture=True,
+        )
         log("container %s (%s) created" % (name, host["address"]))
     for name in lab_hosts():
-        wait_for("systemd in %s" % name, lambda n=name: podman(
-            "exec", n, "systemctl", "is-system-running", check=False, capture=True
-        ).stdout.strip() in ("running", "degraded"), 90, 1.0)
+        wait_for(
+            "systemd in %s" % name,
+            lambda n=name: (
+                podman("exec", n, "systemctl", "is-system-running", check=False, capture=True).stdout.strip()
+                in ("running", "degraded")
+            ),
+            90,
+            1.0,
+        )
 
 
 def write_emulator_configs():
@@ -297,13 +352,23 @@ def write_emulator_configs():
     for name, host in lab_hosts().items():
         if not host["accelerators"]:
             continue
-        cfg = {"devices": [{"vendor": a["vendor"], "model": a["model"], "count": a.get("count", 1)}
-                           for a in host["accelerators"]],
-               "seed": sum(ord(c) for c in name)}
-        podman("exec", "-i", name, "sh", "-c",
-               "mkdir -p /etc/accel-emulator && cat >/etc/accel-emulator/config.json.tmp"
-               " && mv /etc/accel-emulator/config.json.tmp /etc/accel-emulator/config.json",
-               input_text=json.dumps(cfg, indent=1) + "\n", capture=True)
+        cfg = {
+            "devices": [
+                {"vendor": a["vendor"], "model": a["model"], "count": a.get("count", 1)} for a in host["accelerators"]
+            ],
+            "seed": sum(ord(c) for c in name),
+        }
+        podman(
+            "exec",
+            "-i",
+            name,
+            "sh",
+            "-c",
+            "mkdir -p /etc/accel-emulator && cat >/etc/accel-emulator/config.json.tmp"
+            " && mv /etc/accel-emulator/config.json.tmp /etc/accel-emulator/config.json",
+            input_text=json.dumps(cfg, indent=1) + "\n",
+            capture=True,
+        )
 
 
 # Debian builds Alertmanager to read its default notification templates from this
@@ -318,8 +383,9 @@ def seed_debian_assets():
         return
     podman("exec", MONITORING, "mkdir", "-p", DEBIAN_AM_ASSETS, capture=True)
     for name in files:
-        podman("cp", os.path.join(DEBIAN_AM_ASSETS, name), "%s:%s/%s" % (MONITORING, DEBIAN_AM_ASSETS, name),
-               capture=True)
+        podman(
+            "cp", os.path.join(DEBIAN_AM_ASSETS, name), "%s:%s/%s" % (MONITORING, DEBIAN_AM_ASSETS, name), capture=True
+        )
 
 
 def build_artifacts():
@@ -331,12 +397,20 @@ def build_artifacts():
 
 def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY):
     """Run playbooks/site.yml against the lab; returns (rc, output)."""
-    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", inventory,
-            "-e", "accelmon_artifacts_dir=%s" % ARTIFACTS, *extra_args]
+    argv = [
+        "ansible-playbook",
+        os.path.join(REPO, "playbooks", "site.yml"),
+        "-i",
+        inventory,
+        "-e",
+        "accelmon_artifacts_dir=%s" % ARTIFACTS,
+        *extra_args,
+    ]
     os.makedirs(STATE, exist_ok=True)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=_ansible_env(), cwd=REPO)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_ansible_env(), cwd=REPO
+    )
     lines = []
     with open(logfile, "w", encoding="utf-8") as fh:
         for line in proc.stdout:
@@ -348,7 +422,7 @@ def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY)
     rc = proc.wait()
     output = "".join(lines)
     if quiet:
-        recap = output[output.rfind("PLAY RECAP"):] if "PLAY RECAP" in output else output[-3000:]
+        recap = output[output.rfind("PLAY RECAP") :] if "PLAY RECAP" in output else output[-3000:]
         sys.stdout.write(recap)
     log("site.yml rc=%d in %.0f s (log: %s)" % (rc, time.monotonic() - start, logfile))
     return rc, output
@@ -384,13 +458,16 @@ def summary():
     for name, host in hosts.items():
         state = container_state(name) or "absent"
         acc = ", ".join("%sx %s" % (a.get("count", 1), a["model"]) for a in host["accelerators"]) or "no accelerators"
-        print("  %-15s %-13s %-9s %-26s team=%s (%s)" % (name, host["address"], state, host["primary_group"],
-                                                        host["team"], acc))
+        print(
+            "  %-15s %-13s %-9s %-26s team=%s (%s)"
+            % (name, host["address"], state, host["primary_group"], host["team"], acc)
+        )
     print("  Prometheus:   %s" % prom_url())
     print("  Alertmanager: %s" % am_url())
-    print("  Webhook sink: http://%s:%d/alerts -> %s (%s, %d notifications)"
-          % (GATEWAY, WEBHOOK_PORT, WEBHOOK_FILE, "running" if webhook_running() else "STOPPED",
-             len(read_webhook())))
+    print(
+        "  Webhook sink: http://%s:%d/alerts -> %s (%s, %d notifications)"
+        % (GATEWAY, WEBHOOK_PORT, WEBHOOK_FILE, "running" if webhook_running() else "STOPPED", len(read_webhook()))
+    )
     try:
         tg = targets()
     except (OSError, urllib.error.URLError, RuntimeError) as exc:
@@ -403,21 +480,33 @@ def summary():
     print("  Targets up: %d/%d" % (up, len(tg)))
     for job in sorted(by_job):
         ts = by_job[job]
-        print("    %-13s %d/%d  %s" % (job, sum(1 for t in ts if t["health"] == "up"), len(ts), " ".join(
-            "%s%s" % (t["labels"].get("instance"), "" if t["health"] == "up" else "(DOWN)")
-            for t in sorted(ts, key=lambda t: t["labels"].get("instance", "")))))
+        print(
+            "    %-13s %d/%d  %s"
+            % (
+                job,
+                sum(1 for t in ts if t["health"] == "up"),
+                len(ts),
+                " ".join(
+                    "%s%s" % (t["labels"].get("instance"), "" if t["health"] == "up" else "(DOWN)")
+                    for t in sorted(ts, key=lambda t: t["labels"].get("instance", ""))
+                ),
+            )
+        )
     ngroups, nrules = rules_loaded()
     print("  Rules loaded: %d rules in %d groups" % (nrules, ngroups))
     alerts = prom("/api/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     pending = [a for a in alerts if a["state"] == "pending"]
     print("  Alerts firing: %d (pending: %d)" % (len(firing), len(pending)))
-    for a in sorted(firing + pending, key=lambda a: (a["state"], a["labels"].get("alertname"),
-                                                      a["labels"].get("instance", ""))):
+    for a in sorted(
+        firing + pending, key=lambda a: (a["state"], a["labels"].get("alertname"), a["labels"].get("instance", ""))
+    ):
         lb = a["labels"]
         extra = " gpu_index=%s" % lb["gpu_index"] if "gpu_index" in lb else ""
-        print("    %-8s %-28s instance=%s severity=%s team=%s%s" % (
-            a["state"], lb.get("alertname"), lb.get("instance"), lb.get("severity"), lb.get("team"), extra))
+        print(
+            "    %-8s %-28s instance=%s severity=%s team=%s%s"
+            % (a["state"], lb.get("alertname"), lb.get("instance"), lb.get("severity"), lb.get("team"), extra)
+        )
     try:
         am_alerts = am("/api/v2/alerts")
         sup = sum(1 for a in am_alerts if a["status"]["state"] == "suppressed")
@@ -468,7 +557,7 @@ def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
 
 def clear(host=None):
     """Remove every fault (HTTP faults, stopped node_exporter, stopped container)."""
-    for name in ([host] if host and host != "all" else list(lab_hosts())):
+    for name in [host] if host and host != "all" else list(lab_hosts()):
         if container_state(name) != "running":
             podman("start", name, capture=True)
         for port in _exporter_ports(name):
@@ -494,7 +583,7 @@ def cmd_up(args):
     seed_debian_assets()
     start_webhook()
     if not args.skip_play:
-        rc, _ = site_play(quiet=args.quiet)
+        rc, _unused = site_play(quiet=args.quiet)
         if rc != 0:
             raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
         wait_ready(args.timeout)
@@ -521,12 +610,16 @@ def cmd_down(_args):
 def cmd_fault(args):
     host = args.host or (None if args.kind == "clear" else DEFAULT_FAULT_HOST)
     t0 = inject(args.kind, host, args.device, args.celsius)
-    what = {"gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, args.host or DEFAULT_FAULT_HOST, args.celsius),
-            "gpu-vanish": "device %d of %s vanished" % (args.device, args.host or DEFAULT_FAULT_HOST),
-            "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
-            "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host")}[args.kind]
-    log("%s at %s; watch: %s/alerts, %s/#/alerts, %s"
-        % (what, time.strftime("%H:%M:%S", time.localtime(t0)), prom_url(), am_url(), WEBHOOK_FILE))
+    what = {
+        "gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, args.host or DEFAULT_FAULT_HOST, args.celsius),
+        "gpu-vanish": "device %d of %s vanished" % (args.device, args.host or DEFAULT_FAULT_HOST),
+        "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
+        "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host"),
+    }[args.kind]
+    log(
+        "%s at %s; watch: %s/alerts, %s/#/alerts, %s"
+        % (what, time.strftime("%H:%M:%S", time.localtime(t0)), prom_url(), am_url(), WEBHOOK_FILE)
+    )
     return 0
 
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Webhook receiver for the lab's Alertmanager: appends every notification to a JSON-lines file.
 
     webhook_sink.py --bind 10.89.200.1 --port 9099 --out /var/tmp/accelmon-lab/webhook.jsonl
@@ -36,8 +36,7 @@ def make_handler(out_path):
                 payload = json.loads(body.decode("utf-8") or "null")
             except ValueError:
                 payload = {"unparsed": body.decode("utf-8", "replace")}
-            line = json.dumps({"received_at": received, "path": self.path, "payload": payload},
-                              sort_keys=True)
+            line = json.dumps({"received_at": received, "path": self.path, "payload": payload}, sort_keys=True)
             with _LOCK, open(out_path, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
                 fh.flush()
@@ -66,7 +65,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     server = ThreadingHTTPServer((args.bind, args.port), make_handler(args.out))
     server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    signal.signal(signal.SIGTERM, lambda *_unused: threading.Thread(target=server.shutdown).start())
     print("webhook sink on http://%s:%d -> %s" % (args.bind, args.port, args.out), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
