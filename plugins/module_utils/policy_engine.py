@@ -331,9 +331,10 @@ class PolicyState:
         "result_cache",
         "_owned",
         "_lists",
+        "_touched",
     )
 
-    def __init__(self, defaults, values, history, conflicts=None, lists=None):
+    def __init__(self, defaults, values, history, conflicts=None, lists=None, touched=None):
         self.defaults = defaults
         self.values = values
         self.history = history
@@ -346,6 +347,9 @@ class PolicyState:
         # the same new list in every state, so equal histories are one object (shared by
         # every copy of a state; keys are ids, values hold the objects so ids stay unique).
         self._lists = {} if lists is None else lists
+        # item prefixes any source has applied to (inherited by copies): the others still
+        # hold their defaults, and their trace is the same in every state
+        self._touched = set(touched or ())
 
     @classmethod
     def initial(cls, catalog):
@@ -363,7 +367,7 @@ class PolicyState:
         values = dict(
             (section, dict(items) if section != "alerting" else items) for section, items in self.values.items()
         )
-        return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts), self._lists)
+        return PolicyState(self.defaults, values, dict(self.history), list(self.conflicts), self._lists, self._touched)
 
     def _own(self, prefix):
         """The item at prefix, copied first if it may be shared with another state."""
@@ -391,6 +395,7 @@ class PolicyState:
 
     def _apply_one(self, source, contribution):
         prefix = contribution.prefix
+        self._touched.add(prefix)
         strategy = contribution.strategy
         name = source.name
         if source.tier is not None:
@@ -494,48 +499,65 @@ class PolicyState:
         for conflict in self.conflicts:
             conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
         trace = {}
-        for path, dotted, value in interner.leaves(policy):
-            history = self.history.get(path) or []
-            if dotted in conflicts_by_path:
-                entry = {
-                    "value": value,
-                    "source": history[-1]["source"] if history else DEFAULT_SOURCE,
-                    "history": history,
-                    "conflicts": conflicts_by_path[dotted],
-                }
-            else:
-                entry = interner.entry(dotted, history, value)
-            trace[dotted] = entry
+        touched = self._touched
+        for prefix, item in _items(policy):
+            if prefix not in touched:
+                trace.update(interner.untouched(prefix, item, self.history))
+                continue
+            for path, dotted, value in interner.leaves(prefix, item):
+                history = self.history.get(path) or []
+                if dotted in conflicts_by_path:
+                    entry = {
+                        "value": value,
+                        "source": history[-1]["source"] if history else DEFAULT_SOURCE,
+                        "history": history,
+                        "conflicts": conflicts_by_path[dotted],
+                    }
+                else:
+                    entry = interner.entry(dotted, history, value)
+                trace[dotted] = entry
         return policy, trace, list(self.conflicts)
+
+
+def _items(policy):
+    """(prefix, item) of every item of a policy, in policy order."""
+    for section, content in policy.items():
+        if section == "alerting":
+            yield (section,), content
+        else:
+            for name, item in content.items():
+                yield (section, name), item
 
 
 class Interner:
     """Shares equal policy items and trace entries between the results of one model."""
 
-    __slots__ = ("_items", "_entries", "_leaves")
+    __slots__ = ("_items", "_entries", "_leaves", "_fragments")
 
     def __init__(self):
         self._items = {}
         self._entries = {}
         self._leaves = {}
+        self._fragments = {}
 
-    def leaves(self, policy):
-        """(path, dotted path, value) of every leaf of an interned policy."""
-        out = []
-        for section, content in policy.items():
-            items = (
-                [((section,), content)]
-                if section == "alerting"
-                else [((section, name), item) for name, item in content.items()]
+    def leaves(self, prefix, item):
+        """(path, dotted path, value) of every leaf of an interned item."""
+        # interned items are shared between prefixes (two checks with equal settings)
+        cached = self._leaves.get((prefix, id(item)))
+        if cached is None or cached[0] is not item:
+            leaves = [(prefix + p, ".".join(prefix + p), v) for p, v in iter_leaves(item)]
+            cached = self._leaves[(prefix, id(item))] = (item, leaves)
+        return cached[1]
+
+    def untouched(self, prefix, item, history):
+        """Trace entries of an item no source applied to: its defaults, the same everywhere."""
+        fragment = self._fragments.get(prefix)
+        if fragment is None:
+            fragment = self._fragments[prefix] = dict(
+                (dotted, self.entry(dotted, history.get(path) or [], value))
+                for path, dotted, value in self.leaves(prefix, item)
             )
-            for prefix, item in items:
-                # interned items are shared between prefixes (two checks with equal settings)
-                cached = self._leaves.get((prefix, id(item)))
-                if cached is None or cached[0] is not item:
-                    leaves = [(prefix + p, ".".join(prefix + p), v) for p, v in iter_leaves(item)]
-                    cached = self._leaves[(prefix, id(item))] = (item, leaves)
-                out.extend(cached[1])
-        return out
+        return fragment
 
     def _item(self, item):
         # Unchanged items are the very objects of the base state: identity first.
