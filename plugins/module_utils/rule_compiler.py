@@ -17,7 +17,7 @@ literals through index postings instead of running the regex over every label va
 (the "set matches" fast path), which an explicit `^(?:...)$` would defeat. Large sets are
 NOT split: splitting would change the meaning of aggregating templates (ManyNodesDown
 counts over the whole set) and the fast path makes a 10k-name selector cheap
-(docs/performance-rules.md).
+(docs/performance.md).
 
 Also generates `promtool test rules` cases proving per-parameter-set thresholds.
 Pure Python, no Ansible imports.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fault-to-webhook latency per alert kind in the lab (issue 4; figures in docs/performance-alerts.md).
+"""Fault-to-webhook latency per alert kind in the lab (issue 4; figures in docs/performance.md).
 
     python tests/benchmarks/alert_latency.py [--reps N] [--keep] [--json FILE]
 

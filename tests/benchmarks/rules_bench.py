@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Alert-rule benchmark: a 10k-target synthetic fleet, compiled rules in a real Prometheus.
 
-Printed figures, not a timed test (docs/performance-rules.md records a run):
+Printed figures, not a timed test (docs/performance.md records a run):
 
 1. builds a synthetic fleet in memory with fleet_model.build_model (all namespaces plus a
    custom one, a 4-level infrastructure tree, group policies on a few dozen groups,

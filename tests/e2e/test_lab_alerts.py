@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-ALERT_TIMEOUT = 120  # s; the expected latency is ~20-35 s (docs/performance-alerts.md)
+ALERT_TIMEOUT = 120  # s; the expected latency is ~20-35 s (docs/performance.md)
 
 pytestmark = pytest.mark.e2e
 
