@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Fault-to-webhook latency per alert kind in the lab (issue 4; figures in docs/performance.md).
 
     python tests/benchmarks/alert_latency.py [--reps N] [--keep] [--json FILE]
