@@ -605,11 +605,3 @@ def _get_default(tree, path):
             return _MISSING
         tree = tree[key]
     return tree
-
-
-def compute_policy(catalog, sources, base=None):
-    """Apply sources in order on top of base (or the catalog defaults); return the state."""
-    state = base.copy() if base is not None else PolicyState.initial(catalog)
-    for source in sources:
-        state.apply(source)
-    return state
