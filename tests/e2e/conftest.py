@@ -4,6 +4,8 @@ Needs root, podman (tests/tools/setup_podman.sh installs it) and the venv (make 
 Without root or podman the tests skip, unless ACCELMON_E2E_REQUIRED=1 (CI), which makes
 that a failure. ACCELMON_E2E_REUSE=1 uses a lab that is already up (no `lab.sh up`);
 ACCELMON_LAB_KEEP=1 leaves the lab up afterwards (default: `lab.sh down`).
+`browser`: headless Chromium (tests/e2e/webui.py) for the web UI checks, screenshots in
+tests/output/browser/; without chromium it skips, unless ACCELMON_E2E_REQUIRED=1 or CI=true.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ LAB_SH = os.path.join(REPO, "tests", "lab", "lab.sh")
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 
 import lab as labmod  # noqa: E402
+import webui  # noqa: E402
 
 UP_TIMEOUT = int(os.environ.get("ACCELMON_E2E_UP_TIMEOUT", "900"))
+SCREENSHOTS = os.environ.get("ACCELMON_E2E_SCREENSHOTS", os.path.join(REPO, "tests", "output", "browser"))
 
 
 def _missing_prerequisite():
@@ -85,6 +89,20 @@ def clean_lab(lab):
     yield lab
     lab.clear()
     lab.wait_for("every target up", lab.all_targets_up, 60, 1.0)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (webui.Browser) writing its screenshots to SCREENSHOTS."""
+    reason = webui.missing()
+    if reason:
+        if os.environ.get("ACCELMON_E2E_REQUIRED") == "1" or os.environ.get("CI") == "true":
+            pytest.fail("browser test: " + reason)
+        pytest.skip("browser test: " + reason)
+    if os.path.isdir(SCREENSHOTS):
+        shutil.rmtree(SCREENSHOTS)
+    with webui.Browser(SCREENSHOTS) as b:
+        yield b
 
 
 def pytest_configure(config):

@@ -5,7 +5,13 @@
 #
 #   prometheus/2.42.0/prometheus-2.42.0.linux-amd64.tar.gz       {prometheus,promtool}
 #   alertmanager/0.25.0/alertmanager-0.25.0.linux-amd64.tar.gz   {alertmanager,amtool}
+#   prometheus/2.42.0/web/                                        the web UI's static/ + templates/
 #
+# Debian builds Prometheus without its UI embedded: it serves static/ and templates/ from
+# /usr/share/prometheus/web/ (--web.local-assets), whose static/ links into
+# /usr/share/javascript (libjs-* packages). web/ is that tree with the links resolved, less
+# moment-timezone's raw data/ (212 MB the pages never load); lab.sh copies it into the
+# monitoring host, where prometheus_web_local_assets points the service at it.
 #   usage: tests/lab/build_central_artifacts.sh ARTIFACTS_DIR
 # Versions come from the binaries. Reproducible (fixed mtime, sorted names, gzip -n); an
 # unchanged output is not rewritten. Installs prometheus/prometheus-alertmanager with apt
@@ -67,5 +73,28 @@ PV=$(version_of /usr/bin/prometheus)
 AV=$(version_of /usr/bin/prometheus-alertmanager)
 [[ -n $PV && -n $AV ]] || { echo "cannot read the Prometheus/Alertmanager versions" >&2; exit 1; }
 pack prometheus "$PV" /usr/bin/prometheus:prometheus /usr/bin/promtool:promtool
+# web_assets VERSION -> OUT/prometheus/VERSION/web (replaced only when its content changed)
+web_assets() {
+    local src=/usr/share/prometheus/web dest="$OUT/prometheus/$1/web"
+    [[ -d $src/templates && -d $src/static ]] || {
+        echo "$src/{templates,static} missing: Debian's prometheus package ships them (apt-get install --reinstall prometheus)" >&2
+        exit 1
+    }
+    mkdir -p "$WORK/web"
+    tar -C "$src" --dereference --exclude=./static/moment-timezone/data -cf - . | tar -C "$WORK/web" -xf -
+    chmod -R u+rwX,go+rX,go-w "$WORK/web"
+    [[ -f $WORK/web/static/moment-timezone/moment-timezone-with-data.min.js ]] || {
+        echo "the UI's libraries under $src/static are missing (dangling links): apt-get install prometheus's libjs-* dependencies" >&2
+        exit 1
+    }
+    if [[ -d $dest ]] && diff -r -q "$WORK/web" "$dest" >/dev/null; then
+        echo "unchanged: prometheus/$1/web"
+    else
+        rm -rf "$dest.new" && mv "$WORK/web" "$dest.new" && rm -rf "$dest" && mv "$dest.new" "$dest"
+        echo "written:   prometheus/$1/web ($(find "$dest" -type f | wc -l) files)"
+    fi
+}
+
+web_assets "$PV"
 pack alertmanager "$AV" /usr/bin/prometheus-alertmanager:alertmanager /usr/bin/amtool:amtool
 echo "central artifacts ready in $OUT (prometheus $PV, alertmanager $AV)"

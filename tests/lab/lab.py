@@ -117,6 +117,8 @@ def lab_hosts():
                     g.split(":", 1)[1] for g in hv.get("accelmon_groups", []) if g.startswith("environment:")
                 ],
                 "dcgm": bool(hv.get("dcgm_exporter_force")),
+                "prometheus_version": hv.get("prometheus_version"),
+                "prometheus_web_local_assets": hv.get("prometheus_web_local_assets") or "",
                 "alert_rules": {
                     k: {
                         "thresholds": v.get("thresholds"),
@@ -378,6 +380,7 @@ DEBIAN_AM_ASSETS = "/usr/share/prometheus/alertmanager"
 
 
 def seed_debian_assets():
+    seed_prometheus_web()
     files = [f for f in ("default.tmpl", "email.tmpl") if os.path.exists(os.path.join(DEBIAN_AM_ASSETS, f))]
     if not files:
         return
@@ -386,6 +389,25 @@ def seed_debian_assets():
         podman(
             "cp", os.path.join(DEBIAN_AM_ASSETS, name), "%s:%s/%s" % (MONITORING, DEBIAN_AM_ASSETS, name), capture=True
         )
+
+
+def seed_prometheus_web():
+    """Debian's Prometheus has no embedded UI: copy the web assets that
+    build_central_artifacts.sh carried into the artifacts (links resolved) to the directory
+    the monitoring host's prometheus_web_local_assets names (the role passes it as
+    --web.local-assets)."""
+    host = lab_hosts()[MONITORING]
+    dest = host.get("prometheus_web_local_assets")
+    if not dest:
+        return
+    src = os.path.join(ARTIFACTS, "prometheus", str(host.get("prometheus_version")), "web")
+    if not os.path.isdir(os.path.join(src, "templates")):
+        raise SystemExit(
+            "lab: %s has prometheus_web_local_assets=%s but %s has no web assets; "
+            "run tests/lab/build_central_artifacts.sh %s" % (MONITORING, dest, src, ARTIFACTS)
+        )
+    podman("exec", MONITORING, "mkdir", "-p", dest, capture=True)
+    podman("cp", src + "/.", "%s:%s/" % (MONITORING, dest), capture=True)
 
 
 def build_artifacts():
@@ -452,35 +474,123 @@ def firing_alerts():
     return [a for a in prom("/api/v1/alerts")["alerts"] if a["state"] == "firing"]
 
 
-def summary():
+# The pages the summary sends a user to, per UI flavour: (kind, path, what the page shows).
+# Upstream Prometheus embeds its React UI (/targets, /alerts, /graph); Debian's build serves
+# the classic UI under /classic/ from --web.local-assets (prometheus_web_local_assets).
+PROM_UI_FLAVOURS = (
+    ("react", (("targets", "/targets"), ("alerts", "/alerts"), ("rules", "/rules"), ("graph", "/graph"))),
+    (
+        "classic",
+        (
+            ("targets", "/classic/targets"),
+            ("alerts", "/classic/alerts"),
+            ("rules", "/classic/rules"),
+            ("graph", "/classic/graph"),
+        ),
+    ),
+)
+# Alertmanager's own UI (upstream embeds it; Debian's package has none, see docs/lab.md).
+AM_UI_PATH = "/#/alerts"
+
+
+def http_status(url, timeout=5.0):
+    """(status, content type) of a GET, following redirects; (None, error) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (lab addresses only)
+            resp.read(65536)
+            return resp.status, resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", "") if exc.headers else ""
+    except (OSError, urllib.error.URLError) as exc:
+        return None, str(exc)
+
+
+def _answers_html(url):
+    status, ctype = http_status(url)
+    return status == 200 and ctype.startswith("text/html")
+
+
+def _has_am_ui():
+    """Upstream's Alertmanager serves its Elm app at /; Debian's build answers 404 there."""
+    status, ctype = http_status(am_url() + "/")
+    return status == 200 and ctype.startswith("text/html")
+
+
+def amtool_commands():
+    """The amtool commands the summary prints where Alertmanager has no UI (amtool from
+    Debian's prometheus-alertmanager package on the host, make system-deps)."""
+    base = ["amtool", "--alertmanager.url=%s" % am_url()]
+    return [base + ["alert", "query"], base + ["silence", "query"]]
+
+
+def web_links():
+    """Every URL the summary prints, each answering now:
+    [{"name", "kind", "url"}]; kind is <component>-<page>[-<flavour>] (tests/e2e/test_lab_web.py
+    opens each in a browser and checks what it shows). Pages that do not answer are left out."""
+    links = []
+    for flavour, pages in PROM_UI_FLAVOURS:
+        if _answers_html(prom_url() + pages[0][1]):
+            for page, path in pages:
+                url = prom_url() + path
+                if _answers_html(url):
+                    links.append(
+                        {"name": "Prometheus %s" % page, "kind": "prometheus-%s-%s" % (page, flavour), "url": url}
+                    )
+            break
+    if _has_am_ui():
+        links.append({"name": "Alertmanager alerts", "kind": "alertmanager-alerts-ui", "url": am_url() + AM_UI_PATH})
+    elif http_status(am_url() + "/api/v2/alerts")[0] == 200:
+        links.append({"name": "Alertmanager API", "kind": "alertmanager-api", "url": am_url() + "/api/v2/alerts"})
+    return links
+
+
+def summary_text():
+    """The summary `lab.sh up` and `lab.sh status` print; (text, rc)."""
+    out = []
+    p = out.append
     hosts = lab_hosts()
-    print("\n== accelmon lab ==")
+    p("\n== accelmon lab ==")
     for name, host in hosts.items():
         state = container_state(name) or "absent"
         acc = ", ".join("%sx %s" % (a.get("count", 1), a["model"]) for a in host["accelerators"]) or "no accelerators"
-        print(
+        p(
             "  %-15s %-13s %-9s %-26s team=%s (%s)"
             % (name, host["address"], state, host["primary_group"], host["team"], acc)
         )
-    print("  Prometheus:   %s" % prom_url())
-    print("  Alertmanager: %s" % am_url())
-    print(
-        "  Webhook sink: http://%s:%d/alerts -> %s (%s, %d notifications)"
+    links = web_links()
+    prom_links = [lk for lk in links if lk["kind"].startswith("prometheus-")]
+    if prom_links:
+        p("  Prometheus UI:")
+        for lk in prom_links:
+            p("    %-8s %s" % (lk["name"].split()[-1], lk["url"]))
+    else:
+        p("  Prometheus UI: none answers at %s (API: %s/api/v1/)" % (prom_url(), prom_url()))
+    am_links = [lk for lk in links if lk["kind"].startswith("alertmanager-")]
+    if any(lk["kind"] == "alertmanager-alerts-ui" for lk in am_links):
+        p("  Alertmanager UI: %s" % am_links[0]["url"])
+    else:
+        p("  Alertmanager: no web UI in this build (Debian's); alerts and silences with amtool:")
+        for argv in amtool_commands():
+            p("    %s" % " ".join(argv))
+        for lk in am_links:
+            p("    API: %s" % lk["url"])
+    p(
+        "  Webhook sink: Alertmanager's receiver on %s:%d -> %s (%s, %d notifications)"
         % (GATEWAY, WEBHOOK_PORT, WEBHOOK_FILE, "running" if webhook_running() else "STOPPED", len(read_webhook()))
     )
     try:
         tg = targets()
     except (OSError, urllib.error.URLError, RuntimeError) as exc:
-        print("  Prometheus not reachable: %s" % exc)
-        return 1
+        p("  Prometheus not reachable: %s" % exc)
+        return "\n".join(out), 1
     by_job = {}
     for t in tg:
         by_job.setdefault(t["labels"].get("job"), []).append(t)
     up = sum(1 for t in tg if t["health"] == "up")
-    print("  Targets up: %d/%d" % (up, len(tg)))
+    p("  Targets up: %d/%d" % (up, len(tg)))
     for job in sorted(by_job):
         ts = by_job[job]
-        print(
+        p(
             "    %-13s %d/%d  %s"
             % (
                 job,
@@ -493,27 +603,33 @@ def summary():
             )
         )
     ngroups, nrules = rules_loaded()
-    print("  Rules loaded: %d rules in %d groups" % (nrules, ngroups))
+    p("  Rules loaded: %d rules in %d groups" % (nrules, ngroups))
     alerts = prom("/api/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing"]
     pending = [a for a in alerts if a["state"] == "pending"]
-    print("  Alerts firing: %d (pending: %d)" % (len(firing), len(pending)))
+    p("  Alerts firing: %d (pending: %d)" % (len(firing), len(pending)))
     for a in sorted(
         firing + pending, key=lambda a: (a["state"], a["labels"].get("alertname"), a["labels"].get("instance", ""))
     ):
         lb = a["labels"]
         extra = " gpu_index=%s" % lb["gpu_index"] if "gpu_index" in lb else ""
-        print(
+        p(
             "    %-8s %-28s instance=%s severity=%s team=%s%s"
             % (a["state"], lb.get("alertname"), lb.get("instance"), lb.get("severity"), lb.get("team"), extra)
         )
     try:
         am_alerts = am("/api/v2/alerts")
         sup = sum(1 for a in am_alerts if a["status"]["state"] == "suppressed")
-        print("  Alertmanager: %d alerts (%d suppressed by inhibition/silence)" % (len(am_alerts), sup))
+        p("  Alertmanager: %d alerts (%d suppressed by inhibition/silence)" % (len(am_alerts), sup))
     except (OSError, urllib.error.URLError) as exc:
-        print("  Alertmanager not reachable: %s" % exc)
-    return 0
+        p("  Alertmanager not reachable: %s" % exc)
+    return "\n".join(out), 0
+
+
+def summary():
+    text, rc = summary_text()
+    print(text, flush=True)
+    return rc
 
 
 # ----------------------------------------------------------------------------- faults
@@ -616,9 +732,10 @@ def cmd_fault(args):
         "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
         "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host"),
     }[args.kind]
+    watch = [lk["url"] for lk in web_links() if lk["kind"].startswith(("prometheus-alerts", "alertmanager-alerts"))]
     log(
-        "%s at %s; watch: %s/alerts, %s/#/alerts, %s"
-        % (what, time.strftime("%H:%M:%S", time.localtime(t0)), prom_url(), am_url(), WEBHOOK_FILE)
+        "%s at %s; watch: %s"
+        % (what, time.strftime("%H:%M:%S", time.localtime(t0)), ", ".join(watch + [WEBHOOK_FILE, "lab.sh status"]))
     )
     return 0
 
