@@ -31,7 +31,14 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 DOCS = [os.path.join(REPO, "docs", "lab.md")]
 ALERT = "AcceleratorHighTemperature"
 HOST = "lab-h200"
-URL_RE = re.compile(r"https?://[^\s)`'\"<>]+")
+URL_RE = re.compile(r"https?://[^\s)`'\"<>|]+")
+# a tool's argument, not a page to open (the amtool commands are run by the summary test)
+TOOL_URL_RE = re.compile(r"--alertmanager\.url=\S+")
+
+
+def page_urls(text):
+    """The URLs in `text` that a user would open (tool arguments left out)."""
+    return URL_RE.findall(TOOL_URL_RE.sub("", text))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +104,7 @@ def test_summary_prints_only_what_is_true(firing):
     links = {lk["url"]: lk for lk in lab.web_links()}
 
     # URLs: each one printed answers, and is one the browser test opens.
-    printed = URL_RE.findall(text)
+    printed = page_urls(text)
     assert printed, text
     for url in printed:
         assert url in links, "summary prints %s, which web_links() does not list (so no browser checks it)" % url
@@ -174,7 +181,12 @@ def _prometheus_alerts(lab, url):
         "prometheus-alerts",
         url,
         ('alertname="%s"' % ALERT, 'instance="%s"' % HOST, "FIRING", 'severity="critical"'),
-        steps=(("//tr[contains(@class,'alert_header')][.//b[text()='%s']]" % ALERT, None),),
+        steps=(
+            (
+                "//tr[contains(@class,'alert_header') and contains(@class,'alert-danger')][.//b[text()='%s']]" % ALERT,
+                None,
+            ),
+        ),
     )
 
 
@@ -221,7 +233,7 @@ def _doc_urls(lab):
     out = []
     for path in DOCS:
         with open(path, encoding="utf-8") as fh:
-            for url in URL_RE.findall(fh.read()):
+            for url in page_urls(fh.read()):
                 if url.split("/")[2].split(":")[0] in addresses and url not in out:
                     out.append(url)
     return out
