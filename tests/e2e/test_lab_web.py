@@ -127,6 +127,18 @@ def test_summary_prints_only_what_is_true(firing):
             else:
                 assert res.stdout.split()[:1] == ["ID"], res.stdout
 
+    # Containers: one line per lab host, running, with its address, group and team.
+    lines = text.splitlines()
+    for name, host in lab.lab_hosts().items():
+        line = next((ln.split() for ln in lines if ln.split()[:1] == [name]), None)
+        assert line and line[1:4] == [host["address"], "running", host["primary_group"]], (name, line)
+        assert line[4] == "team=%s" % host["team"], (name, line)
+
+    # The webhook sink: running, and the number of notifications it wrote (at least).
+    match = re.search(r"Webhook sink: .* -> (\S+) \((\w+), (\d+) notifications\)", text)
+    assert match and match.group(1) == lab.WEBHOOK_FILE and match.group(2) == "running", text
+    assert int(match.group(3)) <= len(lab.read_webhook()), text
+
     # Targets: the totals and each job's instances and health equal Prometheus' API.
     head, job_lines = _section(text, "Targets up:")
     targets = lab.targets()
