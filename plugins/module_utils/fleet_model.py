@@ -20,15 +20,14 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog
     validate_rule_template,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_engine import (
-    Interner,
-    PolicyState,
+    Engine,
     Source,
-    _suggest,
     normalize_policy,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
     FleetModelErrors,
+    suggest,
 )
 
 try:
@@ -129,6 +128,7 @@ class Target:
         "vars",
         "description",
         "source_file",
+        "registered",
     )
 
     def __init__(self, name):
@@ -142,6 +142,7 @@ class Target:
         self.vars = {}
         self.description = None
         self.source_file = None
+        self.registered = False
 
 
 class FleetModel:
@@ -155,9 +156,7 @@ class FleetModel:
         self.targets = targets
         self.catalog = catalog
         self.strict = strict
-        self._group_states = {}
-        self._base = None
-        self._interner = Interner()
+        self._engine = Engine(catalog)
 
     # -- membership ----------------------------------------------------------------
 
@@ -186,35 +185,18 @@ class FleetModel:
 
     # -- policy ----------------------------------------------------------------------
 
-    def _group_state(self, ordered):
-        key = tuple(ordered)
-        state = self._group_states.get(key)
-        if state is None:
-            if self._base is None:
-                self._base = PolicyState.initial(self.catalog)
-            state = self._base.copy()
-            for path in ordered:
-                group = self.groups[path]
-                if group.contributions:
-                    state.apply(Source(path, group.contributions, (group.namespace, group.depth)))
-            state.tier = None
-            state.tier_leaves = {}
-            self._group_states[key] = state
-        return state
+    def _group_sources(self, ordered):
+        for path in ordered:
+            group = self.groups[path]
+            if group.contributions:
+                yield Source(path, group.contributions, (group.namespace, group.depth))
 
     def effective(self, name):
         """(policy, trace, conflicts) of one target. Results may be shared: do not mutate."""
         target = self.targets[name]
-        state = self._group_state(self.membership(target))
-        if target.contributions:
-            state = state.copy()
-            state.apply(Source("target:%s" % name, target.contributions))
-            result = state.result(self._interner)
-        else:
-            result = state.result_cache
-            if result is None:
-                result = state.result(self._interner)
-                state.result_cache = result
+        ordered = tuple(self.membership(target))
+        target_source = Source("target:%s" % name, target.contributions) if target.contributions else None
+        result = self._engine.effective(ordered, lambda: self._group_sources(ordered), target_source)
         if self.strict and result[2]:
             first = result[2][0]
             raise FleetModelError(
@@ -238,10 +220,13 @@ class FleetModel:
         metadata.update(target.provider_metadata)
         return provider, metadata
 
-    def host_vars(self, name):
-        """The host-variable contract of docs/inventory.md for one target."""
+    def target_vars(self, name):
+        """The target's own host variables: everything of the contract but its policy.
+
+        Small and per host (docs/fleet-model.md, "Host variables"); the effective policy
+        is shared by every target of one policy class (see fleet_inventory).
+        """
         target = self.targets[name]
-        policy, trace, conflicts = self.effective(name)
         provider, metadata = self.provider(target)
         hv = dict(target.vars)
         if target.address:
@@ -250,12 +235,19 @@ class FleetModel:
         hv["accelmon_primary_group"] = target.primary_group
         hv["accelmon_provider"] = provider
         hv["accelmon_provider_metadata"] = metadata
+        if target.accelerators is not None:
+            hv["accelmon_accelerators"] = target.accelerators
+        return hv
+
+    def host_vars(self, name):
+        """What hostvars[name] holds for one target: its own variables, its effective
+        policy, the trace and any conflicts (all of docs/fleet-model.md, "Host variables")."""
+        policy, trace, conflicts = self.effective(name)
+        hv = self.target_vars(name)
         hv["accelmon_effective_policy"] = policy
         hv["accelmon_policy_trace"] = trace
         if conflicts:
             hv["accelmon_policy_conflicts"] = conflicts
-        if target.accelerators is not None:
-            hv["accelmon_accelerators"] = target.accelerators
         return hv
 
 
@@ -274,6 +266,7 @@ class _Builder:
         self.template_files = {}
         self.group_specs = {}  # path -> (spec, file)
         self.target_specs = {}  # name -> (spec, file, path-in-doc prefix)
+        self.registered = set()  # targets from registrations (written by managed hosts)
 
     def error(self, exc):
         self.errors.append(exc)
@@ -296,7 +289,7 @@ class _Builder:
             if key not in MODEL_KEYS:
                 self.error(
                     FleetModelError(
-                        "unknown top-level key %r%s" % (key, _suggest(key, MODEL_KEYS)),
+                        "unknown top-level key %r%s" % (key, suggest(key, MODEL_KEYS)),
                         fix="top-level keys are: %s" % ", ".join(MODEL_KEYS),
                         source_file=source_file,
                         path=(key,),
@@ -349,7 +342,7 @@ class _Builder:
         for name, spec in (data.get("targets") or {}).items():
             self.add_target_spec(name, spec, source_file, ("targets", name))
 
-    def add_target_spec(self, name, spec, source_file, doc_path):
+    def add_target_spec(self, name, spec, source_file, doc_path, registered=False):
         name = str(name)
         if name in self.target_specs:
             self.error(
@@ -363,6 +356,8 @@ class _Builder:
             )
             return
         self.target_specs[name] = (spec, source_file, doc_path)
+        if registered:
+            self.registered.add(name)
 
     def _add_namespace(self, name, spec, source_file):
         where = dict(item="namespace %s" % name, source_file=source_file, path=("namespaces", name))
@@ -422,7 +417,7 @@ class _Builder:
         namespace, _unused, rest = path.partition(":")
         if namespace not in self.namespaces:
             raise FleetModelError(
-                "unknown namespace %r in %r%s" % (namespace, path, _suggest(namespace, self.namespaces)),
+                "unknown namespace %r in %r%s" % (namespace, path, suggest(namespace, self.namespaces)),
                 item=item,
                 fix="use one of %s, or declare it under namespaces: with a priority"
                 % ", ".join(sorted(self.namespaces)),
@@ -469,7 +464,7 @@ class _Builder:
         for key in spec:
             if key not in GROUP_KEYS:
                 fail(
-                    "unknown key %r%s" % (key, _suggest(key, GROUP_KEYS)),
+                    "unknown key %r%s" % (key, suggest(key, GROUP_KEYS)),
                     "group keys are: %s" % ", ".join(GROUP_KEYS),
                     (key,),
                 )
@@ -483,7 +478,7 @@ class _Builder:
             if spec["provider"] not in PROVIDERS:
                 fail(
                     "provider %r is not one of %s%s"
-                    % (spec["provider"], ", ".join(PROVIDERS), _suggest(spec["provider"], PROVIDERS)),
+                    % (spec["provider"], ", ".join(PROVIDERS), suggest(spec["provider"], PROVIDERS)),
                     "pick one of those (other for anything else)",
                     ("provider",),
                 )
@@ -540,7 +535,7 @@ class _Builder:
         for key in spec:
             if key not in TARGET_KEYS:
                 fail(
-                    "unknown key %r%s" % (key, _suggest(key, TARGET_KEYS)),
+                    "unknown key %r%s" % (key, suggest(key, TARGET_KEYS)),
                     "target keys are: %s" % ", ".join(TARGET_KEYS),
                     (key,),
                 )
@@ -595,7 +590,7 @@ class _Builder:
         if path not in groups:
             declared = [p for p in groups if groups[p].declared]
             fail(
-                "group %r is not declared%s" % (path, _suggest(path, declared)),
+                "group %r is not declared%s" % (path, suggest(path, declared)),
                 "declare it under groups: (an empty mapping {} is enough) or fix the path",
                 sub,
             )
@@ -692,6 +687,7 @@ def build_model(documents, registrations=(), strict=False):
     for name, (spec, source_file, doc_path) in builder.target_specs.items():
         try:
             targets[name] = builder.build_target(name, spec, source_file, doc_path, groups, catalog)
+            targets[name].registered = name in builder.registered
         except FleetModelError as exc:
             builder.error(exc)
     _raise(builder.errors)
@@ -720,7 +716,7 @@ def _add_registration(builder, data, source_file):
             )
             return
         for name, spec in data["targets"].items():
-            builder.add_target_spec(name, spec, source_file, ("targets", name))
+            builder.add_target_spec(name, spec, source_file, ("targets", name), registered=True)
         return
     name = data.get("name")
     if not name:
@@ -729,7 +725,7 @@ def _add_registration(builder, data, source_file):
         )
         return
     spec = dict((k, v) for k, v in data.items() if k != "name")
-    builder.add_target_spec(name, spec, source_file, ())
+    builder.add_target_spec(name, spec, source_file, (), registered=True)
 
 
 def _raise(errors):

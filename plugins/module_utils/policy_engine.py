@@ -22,7 +22,6 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import copy
-import difflib
 import json
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
@@ -34,6 +33,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
+    suggest,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_schema import (
     validate_value,
@@ -44,11 +44,6 @@ DEFAULT_SOURCE = "default"
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _suggest(name, choices):
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    return " (did you mean %s?)" % close[0] if close else ""
 
 
 class Contribution:
@@ -96,7 +91,7 @@ def normalize_policy(block, catalog, owner, source_file=None, path=()):
     for section in block:
         if section not in POLICY_SECTIONS:
             fail(
-                "unknown policy section %r%s" % (section, _suggest(section, POLICY_SECTIONS)),
+                "unknown policy section %r%s" % (section, suggest(section, POLICY_SECTIONS)),
                 "use checks, alert_rules or alerting",
                 (section,),
             )
@@ -113,7 +108,7 @@ def _strategy(item, fail, sub):
     strategy = item.get("strategy", "merge")
     if strategy not in STRATEGIES:
         fail(
-            "strategy %r is not valid%s" % (strategy, _suggest(strategy, STRATEGIES)),
+            "strategy %r is not valid%s" % (strategy, suggest(strategy, STRATEGIES)),
             "use merge (the default) or override; to switch an item off write enabled: false",
             sub + ("strategy",),
         )
@@ -137,7 +132,7 @@ def _item_header(item, what, fields, example, fail, sub):
     unknown = sorted(set(item) - set(fields))
     if unknown:
         fail(
-            "unknown key(s) %s in %s%s" % (", ".join(unknown), what, _suggest(unknown[0], fields)),
+            "unknown key(s) %s in %s%s" % (", ".join(unknown), what, suggest(unknown[0], fields)),
             "allowed keys: %s" % ", ".join(fields),
             sub + (unknown[0],),
         )
@@ -159,7 +154,7 @@ def _parameters(given, parameters, what, setting, fail, sub):
         pspec = parameters.get(key)
         if pspec is None:
             fail(
-                "%s has no %s %r%s" % (what, setting, key, _suggest(key, parameters)),
+                "%s has no %s %r%s" % (what, setting, key, suggest(key, parameters)),
                 "%ss of %s: %s" % (setting, what, ", ".join(sorted(parameters)) or "none"),
                 sub + (key,),
             )
@@ -175,7 +170,7 @@ def _normalize_rule(name, item, catalog, fail):
     spec = catalog.rule_templates.get(name)
     if spec is None:
         fail(
-            "unknown alert rule template %r%s" % (name, _suggest(name, catalog.rule_templates)),
+            "unknown alert rule template %r%s" % (name, suggest(name, catalog.rule_templates)),
             "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
             sub,
         )
@@ -217,7 +212,7 @@ def _normalize_check(name, item, catalog, fail):
     spec = catalog.check_types.get(name)
     if spec is None:
         fail(
-            "unknown check type %r%s" % (name, _suggest(name, catalog.check_types)),
+            "unknown check type %r%s" % (name, suggest(name, catalog.check_types)),
             "use one of: %s" % ", ".join(sorted(catalog.check_types)),
             sub,
         )
@@ -239,7 +234,7 @@ def _normalize_alerting(item, fail):
     unknown = sorted(set(item) - set(allowed))
     if unknown:
         fail(
-            "unknown key(s) %s in alerting%s" % (", ".join(unknown), _suggest(unknown[0], allowed)),
+            "unknown key(s) %s in alerting%s" % (", ".join(unknown), suggest(unknown[0], allowed)),
             "allowed keys: %s" % ", ".join(allowed),
             sub + (unknown[0],),
         )
@@ -328,7 +323,6 @@ class PolicyState:
         "tier",
         "tier_leaves",
         "defaults",
-        "result_cache",
         "_owned",
         "_lists",
         "_touched",
@@ -341,7 +335,6 @@ class PolicyState:
         self.conflicts = conflicts or []
         self.tier = None
         self.tier_leaves = {}
-        self.result_cache = None
         self._owned = set()  # item prefixes this state copied (copy-on-write)
         # History lists are hash-consed: appending one shared entry to one shared list gives
         # the same new list in every state, so equal histories are one object (shared by
@@ -384,6 +377,11 @@ class PolicyState:
             self.tier_leaves = {}
         for contribution in source.contributions:
             self._apply_one(source, contribution)
+
+    def end_tier(self):
+        """Close the current tier: a later source never conflicts with an earlier one."""
+        self.tier = None
+        self.tier_leaves = {}
 
     def _record(self, path, entry):
         old = self.history.get(path, _EMPTY)
@@ -593,6 +591,53 @@ class Interner:
                 "history": history,
             }
         return entry
+
+
+class Engine:
+    """Effective policies of many targets over one catalog; owns every cache it uses.
+
+    Targets that belong to the same ordered list of groups share one merged state (a fleet
+    of thousands usually has a few hundred such lists) and, without target overrides, one
+    result object; equal policy items and trace entries are shared through an Interner.
+    """
+
+    __slots__ = ("_catalog", "_base", "_states", "_results", "_interner")
+
+    def __init__(self, catalog):
+        self._catalog = catalog
+        self._base = None
+        self._states = {}
+        self._results = {}
+        self._interner = Interner()
+
+    def _state(self, key, sources):
+        state = self._states.get(key)
+        if state is None:
+            if self._base is None:
+                self._base = PolicyState.initial(self._catalog)
+            state = self._base.copy()
+            for source in sources():
+                state.apply(source)
+            state.end_tier()
+            self._states[key] = state
+        return state
+
+    def effective(self, key, sources, target_source=None):
+        """(policy, trace, conflicts) after the group sources, then target_source.
+
+        key: hashable identity of the ordered group list; sources: a callable returning
+        that list's Source objects in merge order (called once per key). Results may be
+        shared between targets: do not mutate them.
+        """
+        state = self._state(key, sources)
+        if target_source is not None and target_source.contributions:
+            state = state.copy()
+            state.apply(target_source)
+            return state.result(self._interner)
+        result = self._results.get(key)
+        if result is None:
+            result = self._results[key] = state.result(self._interner)
+        return result
 
 
 _MISSING = object()

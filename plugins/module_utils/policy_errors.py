@@ -12,6 +12,14 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import difflib
+
+
+def suggest(name, choices):
+    """' (did you mean X?)' for the closest of choices, or ''."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return " (did you mean %s?)" % close[0] if close else ""
+
 
 class FleetModelError(Exception):
     """A problem in the fleet model that an operator must fix."""
