@@ -24,6 +24,8 @@ description:
     each host carries its own small variables and C(accelmon_policy_id). So
     C(hostvars[host].accelmon_effective_policy) is the host's policy, and
     C(ansible-inventory --list --export) (an AWX inventory update) holds each distinct policy once.
+    Provider and provider metadata that come from the primary group's path alone are shared
+    the same way (C(_accelmon_provider_<id>)).
   - Model values are trusted like a YAML inventory's (plain values in C(--list), templates in
     model C(vars) work); values from registrations, written by managed hosts, are not.
   - Source files must end in C(accelmon.yml) or C(accelmon.yaml).

@@ -54,6 +54,19 @@ TARGET_KEYS = (
     "description",
 )
 POLICY_KEYS = ("checks", "alert_rules", "alerting")
+# host variables the inventory sets (docs/fleet-model.md, "Host variables"): not for vars:
+CONTRACT_VARS = (
+    "accelmon_groups",
+    "accelmon_primary_group",
+    "accelmon_provider",
+    "accelmon_provider_metadata",
+    "accelmon_accelerators",
+    "accelmon_policy_id",
+    "accelmon_effective_policy",
+    "accelmon_policy_trace",
+    "accelmon_policy_conflicts",
+    "accelmon_rule_templates",
+)
 
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -191,12 +204,15 @@ class FleetModel:
             if group.contributions:
                 yield Source(path, group.contributions, (group.namespace, group.depth))
 
-    def effective(self, name):
-        """(policy, trace, conflicts) of one target. Results may be shared: do not mutate."""
+    def effective(self, name, trace=True):
+        """(policy, trace, conflicts) of one target; trace is None when not asked for.
+
+        Results may be shared between targets: do not mutate them.
+        """
         target = self.targets[name]
         ordered = tuple(self.membership(target))
         target_source = Source("target:%s" % name, target.contributions) if target.contributions else None
-        result = self._engine.effective(ordered, lambda: self._group_sources(ordered), target_source)
+        result = self._engine.effective(ordered, lambda: self._group_sources(ordered), target_source, trace)
         if self.strict and result[2]:
             first = result[2][0]
             raise FleetModelError(
@@ -208,6 +224,10 @@ class FleetModel:
                 source_file=self.groups[first["sources"][1]].source_file,
             )
         return result
+
+    def policy_key(self, policy):
+        """Hashable identity of an effective policy of this model: equal policies, equal keys."""
+        return self._engine.policy_key(policy)
 
     def provider(self, target):
         provider = None
@@ -496,6 +516,7 @@ class _Builder:
         if "vars" in spec:
             if not isinstance(spec["vars"], dict):
                 fail("vars must be a mapping", "write vars: {ansible_user: ubuntu}", ("vars",))
+            _check_vars(spec["vars"], fail)
             group.vars = spec["vars"]
         group.description = spec.get("description")
         policy = dict((k, spec[k]) for k in POLICY_KEYS if k in spec)
@@ -579,6 +600,7 @@ class _Builder:
         tvars = spec.get("vars") or {}
         if not isinstance(tvars, dict):
             fail("vars must be a mapping", "write vars: {ansible_user: ubuntu}", ("vars",))
+        _check_vars(tvars, fail)
         target.vars = tvars
         target.description = spec.get("description")
         target.contributions = normalize_policy(
@@ -594,6 +616,16 @@ class _Builder:
                 "declare it under groups: (an empty mapping {} is enough) or fix the path",
                 sub,
             )
+
+
+def _check_vars(given, fail):
+    taken = sorted(k for k in given if k in CONTRACT_VARS)
+    if taken:
+        fail(
+            "vars must not set %s: the inventory sets it from the model" % ", ".join(taken),
+            "use the model's own keys (address, provider, metadata, policies) or another variable name",
+            ("vars", taken[0]),
+        )
 
 
 def _check_address(address, fail):

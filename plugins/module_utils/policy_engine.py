@@ -4,8 +4,7 @@
 """The one policy engine: validation of policy blocks, merge order, strategies, trace.
 
 Every consumer (inventory plugin, filters, rule compiler) calls this module; nothing else
-merges policies. The semantics are those of shared/design/fleet-model.md and
-docs/policy-model.md:
+merges policies. The semantics are those of the collection's docs/fleet-model.md:
 
 * sources apply from lowest to highest priority: `default`, then each namespace's groups
   (ancestors before descendants, same depth in lexicographic order), then `target:<name>`;
@@ -484,8 +483,8 @@ class PolicyState:
 
     # -- results --------------------------------------------------------------------
 
-    def result(self, interner=None):
-        """Return (effective_policy, trace, conflicts) as plain data.
+    def result(self, interner=None, trace=True):
+        """Return (effective_policy, trace, conflicts) as plain data (trace None if not asked for).
 
         With an Interner, equal policy items and trace entries of many targets are one
         object each (a fleet of thousands shares most of them), which keeps memory and
@@ -493,6 +492,8 @@ class PolicyState:
         """
         interner = interner or Interner()
         policy = interner.policy(self.values)
+        if not trace:
+            return policy, None, list(self.conflicts)
         conflicts_by_path = {}
         for conflict in self.conflicts:
             conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
@@ -622,22 +623,36 @@ class Engine:
             self._states[key] = state
         return state
 
-    def effective(self, key, sources, target_source=None):
+    def effective(self, key, sources, target_source=None, trace=True):
         """(policy, trace, conflicts) after the group sources, then target_source.
 
         key: hashable identity of the ordered group list; sources: a callable returning
-        that list's Source objects in merge order (called once per key). Results may be
-        shared between targets: do not mutate them.
+        that list's Source objects in merge order (called once per key). Without trace the
+        trace is None (and not computed). Results may be shared between targets: do not
+        mutate them.
         """
         state = self._state(key, sources)
         if target_source is not None and target_source.contributions:
             state = state.copy()
             state.apply(target_source)
-            return state.result(self._interner)
-        result = self._results.get(key)
+            return state.result(self._interner, trace)
+        result = self._results.get((key, trace))
         if result is None:
-            result = self._results[key] = state.result(self._interner)
+            result = self._results[(key, trace)] = state.result(self._interner, trace)
         return result
+
+    def policy_key(self, policy):
+        """Hashable identity of a policy this engine returned: equal policies, equal keys.
+
+        Equal items are one interned object, so a policy is known by its items' identities
+        (the interner keeps them alive, so the identities stay unique).
+        """
+        return tuple(
+            (section, id(content))
+            if section == "alerting"
+            else (section, tuple((name, id(item)) for name, item in sorted(content.items())))
+            for section, content in sorted(policy.items())
+        )
 
 
 _MISSING = object()

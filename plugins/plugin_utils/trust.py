@@ -30,9 +30,17 @@ else:
     _wrap_var = None
 
 
+_TRUSTED_STRINGS = {}  # str -> its trusted copy: hosts share most strings (group paths)
+
+
 def _tag(value):
     if isinstance(value, str):
-        return _trust_str(value)
+        known = _TRUSTED_STRINGS.get(value)
+        if known is None:
+            if len(_TRUSTED_STRINGS) > 100000:
+                _TRUSTED_STRINGS.clear()
+            known = _TRUSTED_STRINGS[value] = _trust_str(value)
+        return known
     if isinstance(value, dict):
         return dict((key, _tag(item)) for key, item in value.items())
     if isinstance(value, list):
