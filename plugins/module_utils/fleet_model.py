@@ -9,9 +9,7 @@ Effective policies are computed by policy_engine, cached per distinct ordered gr
 (thousands of targets usually share a few hundred sets).
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import re
 

@@ -16,9 +16,7 @@ merges policies. The semantics are those of the collection's docs/fleet-model.md
 * groups of one namespace at one depth that set one leaf to different values conflict.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import copy
 import json

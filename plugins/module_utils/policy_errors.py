@@ -8,9 +8,7 @@ it, so plugins can turn it into an AnsibleParserError / AnsibleFilterError witho
 Python traceback reaching the operator.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import difflib
 

@@ -7,9 +7,7 @@ Each validator returns the normalized value or raises ValueError with a sentence
 says what was expected; callers wrap it into a FleetModelError naming file and item.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.prometheus_grammar import (
     is_duration,
