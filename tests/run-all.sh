@@ -36,8 +36,11 @@ argument_specs_and_docs() {
     ansible-doc "$p" >/dev/null || { echo "ansible-doc $p failed"; rc=1; }
   done
   ansible-doc -t inventory accelmon.monitoring.fleet >/dev/null || rc=1
-  for f in effective_policy policy_trace policy_diff; do
+  for f in effective_policy policy_trace policy_diff recommend_exporters exporter_ports; do
     ansible-doc -t filter "accelmon.monitoring.$f" >/dev/null || rc=1
+  done
+  for t in prometheus_duration prometheus_label_name listen_address; do
+    ansible-doc -t test "accelmon.monitoring.$t" >/dev/null || rc=1
   done
   return $rc
 }
@@ -51,6 +54,7 @@ step molecule bash tests/molecule/run.sh
 # the lab end to end: podman systemd hosts, site.yml, faults -> routed alerts (tears down after)
 step e2e env ACCELMON_E2E_REQUIRED=1 pytest -q -p no:cacheprovider tests/e2e
 step pytest pytest -q -p no:cacheprovider tests/unit tests/integration
+step core-2.16 bash tests/core-2.16.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo; echo "FAILED steps: ${failed[*]}"

@@ -22,6 +22,8 @@ EXAMPLES = {
 @pytest.mark.parametrize("name,export", [(n, False) for n in sorted(EXAMPLES)] + [("hybrid", True)])
 def test_inventory_list_matches_golden(name, export):
     got = inventory_list(EXAMPLES[name], raw=True, export=export)
+    # ansible-core 2.19 names its JSON profile here; 2.16-2.18 do not: not part of the output's content
+    got["_meta"].pop("profile", None)
     golden = os.path.join(ROOT, "tests", "golden", "%s.%s.json" % (name, "export" if export else "inventory"))
     if os.environ.get("UPDATE_GOLDEN"):
         with open(golden, "w") as handle:
