@@ -145,7 +145,8 @@ def populate(inventory, model, with_trace=False):
         inventory.add_child(names[parent], names[path])
     if model.rule_template_specs:
         # Template definitions (not policy) for the alert_rules action: one copy on "all".
-        inventory.set_variable("all", "accelmon_rule_templates", trusted(model.rule_template_specs))
+        # They hold Prometheus's own {{ $labels.x }} templates: never templated by Ansible.
+        inventory.set_variable("all", "accelmon_rule_templates", untrusted(model.rule_template_specs))
     for class_name, (class_vars, is_trusted) in layout.classes.items():
         names[class_name] = inventory.add_group(class_name)
         mark = trusted if is_trusted else untrusted

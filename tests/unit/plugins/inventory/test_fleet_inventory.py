@@ -270,6 +270,7 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
           GpuPowerHigh:
             expr: all_smi_gpu_power_consumption_watts{${selector}} > ${watts}
             parameters: {watts: {type: number, default: 650}}
+            summary: "GPU power high on {{ $labels.instance }}"
         groups:
           "infrastructure:dc1": {alert_rules: {GpuPowerHigh: {thresholds: {watts: 600}}}}
         targets:
@@ -282,5 +283,15 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
     assert inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["parameters"] == {
         "watts": {"type": "number", "default": 650}
     }
+    # Prometheus's own {{ $labels.x }} templates: never templated by Ansible
+    summary = inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["summary"]
+    if HAS_DATA_TAGGING:
+        from ansible.template import is_trusted_as_template
+
+        assert not is_trusted_as_template(summary)
+    else:
+        from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+        assert isinstance(summary, AnsibleUnsafe)
     hv = hostvars(inv, "gpu01")
     assert hv["accelmon_effective_policy"]["alert_rules"]["GpuPowerHigh"]["thresholds"] == {"watts": 600}
