@@ -18,7 +18,7 @@ export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 
-.PHONY: help system-deps venv collection-link test test-units test-integration sanity units lint \
+.PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
         demo demo-fault demo-down policy bench bench-inventory bench-rules bench-alerts build clean
 
 help: ## list targets
@@ -49,6 +49,9 @@ test-units: venv collection-link ## pytest over tests/unit
 
 test-integration: venv collection-link ## pytest over tests/integration (ansible-inventory, galaxy build)
 	$(BIN)/pytest -q tests/integration
+
+test-core-2.16: collection-link ## unit and key integration tests on the lowest supported ansible-core (2.16), own venv
+	bash tests/core-2.16.sh
 
 sanity: venv ## ansible-test sanity on a copy placed at ansible_collections/accelmon/monitoring
 	bash tests/ansible-test.sh sanity

@@ -31,13 +31,16 @@ lint() {
 
 argument_specs_and_docs() {
   # ansible-doc must render every plugin and module of the collection
-  local out rc=0
+  local rc=0
   for p in $(ansible-doc -l accelmon.monitoring 2>/dev/null | awk '{print $1}'); do
     ansible-doc "$p" >/dev/null || { echo "ansible-doc $p failed"; rc=1; }
   done
   ansible-doc -t inventory accelmon.monitoring.fleet >/dev/null || rc=1
-  for f in effective_policy policy_trace policy_diff; do
+  for f in effective_policy policy_trace policy_diff recommend_exporters exporter_ports; do
     ansible-doc -t filter "accelmon.monitoring.$f" >/dev/null || rc=1
+  done
+  for t in prometheus_duration prometheus_label_name listen_address; do
+    ansible-doc -t test "accelmon.monitoring.$t" >/dev/null || rc=1
   done
   return $rc
 }
@@ -51,6 +54,7 @@ step molecule bash tests/molecule/run.sh
 # the lab end to end: podman systemd hosts, site.yml, faults -> routed alerts (tears down after)
 step e2e env ACCELMON_E2E_REQUIRED=1 pytest -q -p no:cacheprovider tests/e2e
 step pytest pytest -q -p no:cacheprovider tests/unit tests/integration
+step core-2.16 bash tests/core-2.16.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo; echo "FAILED steps: ${failed[*]}"

@@ -7,9 +7,7 @@ Thin adapters: the model (as data) is built by fleet_model.build_model, the poli
 from policy_engine through FleetModel.effective; no merging happens here.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import json
 
@@ -19,7 +17,8 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_model im
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_diff import policy_diff as _diff
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import FleetModelError
 
-_MODELS = {}
+_MODELS = {}  # canonical JSON of the documents -> model
+_BY_IDENTITY = {}  # identity key of the input -> (its parts, model)
 _MAX_CACHED = 8
 
 
@@ -28,7 +27,35 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def _identity_key(data, strict):
+    """A cheap key for model data that Ansible hands over again: its top-level parts.
+
+    Ansible passes a fresh lazy wrapper on every call, around the same parts (the groups
+    and targets mappings read from the vars file): the parts' identities name the model
+    without serialising it. The parts are kept with the entry, so their ids stay unique.
+    Returns (key, parts), or None for data that is not a mapping or a list.
+    """
+    if isinstance(data, dict):
+        parts = tuple(dict.items(data))
+        return ("dict", bool(strict), tuple((k, id(v)) for k, v in parts)), parts
+    if isinstance(data, list):
+        parts = tuple(list.__iter__(data))
+        return ("list", bool(strict), tuple(id(v) for v in parts)), parts
+    return None
+
+
+def _remember(cache, key, value):
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+
+
 def _model(data, label, strict=False):
+    identity = _identity_key(data, strict)
+    if identity is not None:
+        known = _BY_IDENTITY.get(identity[0])
+        if known is not None:
+            return known[1]
     if isinstance(data, dict):
         documents = [data]
     elif isinstance(data, list):
@@ -43,9 +70,8 @@ def _model(data, label, strict=False):
             model = build_model([(doc, "%s[%d]" % (label, i)) for i, doc in enumerate(plain)], strict=strict)
         except FleetModelError as exc:
             raise AnsibleFilterError("%s: %s" % (label, exc))
-        if len(_MODELS) >= _MAX_CACHED:
-            _MODELS.clear()
-        _MODELS[key] = model
+        _remember(_MODELS, key, model)
+    _remember(_BY_IDENTITY, identity[0], (identity[1], model))
     return model
 
 

@@ -2,9 +2,7 @@
 # Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: fleet
@@ -20,9 +18,16 @@ description:
     (C(infrastructure:aws/us-east-1) becomes C(infrastructure__aws__us_east_1)); child groups are
     children of their parent and every namespace is a group of its own, so
     C(-l 'environment__production:&infrastructure__aws') works.
-  - Policy does not travel through Ansible group variables. Each host gets its effective check
-    and alert-rule policy, computed by the collection's policy engine, in
-    C(accelmon_effective_policy), and where every value came from in C(accelmon_policy_trace).
+  - Each target's effective check and alert-rule policy is computed by the collection's policy
+    engine. Targets with the same effective policy form one policy class, a synthetic group
+    C(_accelmon_policy_<id>) that carries C(accelmon_effective_policy) as a group variable;
+    each host carries its own small variables and C(accelmon_policy_id). So
+    C(hostvars[host].accelmon_effective_policy) is the host's policy, and
+    C(ansible-inventory --list --export) (an AWX inventory update) holds each distinct policy once.
+    Provider and provider metadata that come from the primary group's path alone are shared
+    the same way (C(_accelmon_provider_<id>)).
+  - Model values are trusted like a YAML inventory's (plain values in C(--list), templates in
+    model C(vars) work); values from registrations, written by managed hosts, are not.
   - Source files must end in C(accelmon.yml) or C(accelmon.yaml).
 extends_documentation_fragment:
   - constructed
@@ -55,13 +60,15 @@ options:
     default: false
   policy_trace:
     description:
-      - Set C(accelmon_policy_trace) on every host. Turn off to shrink very large inventories;
-        the effective policy is computed either way.
+      - Also set C(accelmon_policy_trace), where every policy value came from, shared like the
+        policy through C(_accelmon_trace_<id>) groups. Off by default, as the trace is large and
+        available on demand from the P(accelmon.monitoring.policy_trace#filter) filter or
+        C(make policy POLICY_SOURCE=<source> POLICY_TARGET=<target>).
     type: bool
-    default: true
+    default: false
 notes:
-  - The model format and policy semantics are described in the collection's docs/fleet-model.md and
-    docs/policy-model.md.
+  - The model format, the policy semantics and the host variables are described in the
+    collection's docs/fleet-model.md.
   - With caching enabled the raw model files are cached and re-read when any file's modification time
     changes; groups and policies are recomputed on every run.
 seealso:
@@ -97,7 +104,9 @@ groups:
 import os
 
 from ansible.errors import AnsibleParserError
+from ansible.inventory.helpers import get_group_vars
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.vars import combine_vars
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_loader import (
     build_located,
@@ -105,75 +114,23 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_loader i
     read_raw,
     resolve_sources,
 )
+from ansible_collections.accelmon.monitoring.plugins.module_utils import fleet_inventory
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import FleetModelError
+from ansible_collections.accelmon.monitoring.plugins.plugin_utils.trust import trusted, untrusted
 
 SOURCE_SUFFIXES = ("accelmon.yml", "accelmon.yaml")
 
 
-def _variable_setter(inventory):
-    """set_variable for many hosts that share most of their (large) values.
+def populate(inventory, model, with_trace=False):
+    """Create namespace, model and policy-class groups, then hosts and their variables.
 
-    ansible-core 2.19 wraps the inventory of a plugin in a proxy whose set_variable runs
-    every value through a visitor that copies and tags each node (about 40 microseconds a
-    node: a policy plus its trace is ~1,500 nodes). Hosts share most policy items and trace
-    entries (the engine interns them), so visit each distinct object once and hand the
-    visited copy to the wrapped InventoryData. The result is what the public path produces;
-    without the proxy (older or newer cores, a plain InventoryData) the public path is used.
+    Public inventory API only (add_group, add_child, add_host, set_variable). Returns the
+    host names added; every name used afterwards is the one add_group/add_host returned
+    (sanitizing may change it).
     """
-    wrapped = getattr(inventory, "__wrapped__", None)
-    inspector = getattr(inventory, "_inspector", None) if wrapped is not None else None
-    if inspector is None or not callable(getattr(inspector, "visit", None)):
-        return inventory.set_variable
-    visited = {}  # id(original) -> visited copy
-    keep = []  # the originals, so that their ids stay unique while memoized
-    get = visited.get
-
-    def visit(obj):
-        copy = get(id(obj))
-        if copy is None:
-            copy = visited[id(obj)] = inspector.visit(obj)
-            keep.append(obj)
-        return copy
-
-    def visit_trace(trace):
-        return dict((leaf, get(id(entry)) or visit(entry)) for leaf, entry in trace.items())
-
-    def visit_policy(policy):
-        return dict(
-            (
-                section,
-                visit(items) if section == "alerting" else dict((k, get(id(v)) or visit(v)) for k, v in items.items()),
-            )
-            for section, items in policy.items()
-        )
-
-    shaped = {"accelmon_policy_trace": visit_trace, "accelmon_effective_policy": visit_policy}
-
-    def set_variable(host, name, value):
-        shape = shaped.get(name)
-        if shape is None:
-            value = visit(value)
-        else:
-            # hosts with the same groups and no overrides share the very same result
-            whole = get(id(value))
-            if whole is None:
-                whole = visited[id(value)] = shape(value)
-                keep.append(value)
-            value = whole
-        wrapped.set_variable(host, name, value)
-
-    return set_variable
-
-
-def populate(inventory, model, with_trace=True):
-    """Create namespace and model groups, link children, then add hosts and variables.
-
-    Returns the list of host names added. Every name used afterwards is the one add_group
-    returned (sanitizing may change it).
-    """
-    # Compute every host's variables first: an error (a strict conflict) then leaves the
-    # inventory untouched instead of half-populated.
-    prepared = [(name, model.host_vars(name)) for name in sorted(model.targets)]
+    # Plan every host first: an error (a strict conflict) then leaves the inventory
+    # untouched instead of half-populated.
+    layout = fleet_inventory.plan(model, with_trace)
     names = {}
     for namespace in sorted(model.namespaces):
         names[namespace] = inventory.add_group(namespace)
@@ -181,25 +138,29 @@ def populate(inventory, model, with_trace=True):
         group = model.groups[path]
         names[path] = inventory.add_group(group.safe_name)
         for key, value in group.vars.items():
-            inventory.set_variable(names[path], key, value)
+            inventory.set_variable(names[path], key, trusted(value))
     for path in sorted(model.groups):
         group = model.groups[path]
         parent = group.parent or group.namespace
         inventory.add_child(names[parent], names[path])
     if model.rule_template_specs:
         # Template definitions (not policy) for the alert_rules action: one copy on "all".
-        inventory.set_variable("all", "accelmon_rule_templates", model.rule_template_specs)
+        # They hold Prometheus's own {{ $labels.x }} templates: never templated by Ansible.
+        inventory.set_variable("all", "accelmon_rule_templates", untrusted(model.rule_template_specs))
+    for class_name, (class_vars, is_trusted) in layout.classes.items():
+        names[class_name] = inventory.add_group(class_name)
+        mark = trusted if is_trusted else untrusted
+        for key, value in class_vars.items():
+            inventory.set_variable(names[class_name], key, mark(value))
     hosts = []
-    set_variable = _variable_setter(inventory)
-    for name, host_vars in prepared:
-        target = model.targets[name]
-        host = inventory.add_host(name, group=names[target.primary_group])
-        for path in target.groups:
+    for entry in layout.hosts:
+        host = inventory.add_host(entry.name, group=names[entry.primary_group])
+        for path in entry.groups:
             inventory.add_child(names[path], host)
-        for key, value in host_vars.items():
-            if key == "accelmon_policy_trace" and not with_trace:
-                continue
-            set_variable(host, key, value)
+        for class_name in entry.classes:
+            inventory.add_child(names[class_name], host)
+        for key, value in entry.variables.items():
+            inventory.set_variable(host, key, untrusted(value) if key in entry.untrusted else trusted(value))
         hosts.append(host)
     return hosts
 
@@ -210,10 +171,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "accelmon.monitoring.fleet"
 
     def verify_file(self, path):
-        return super(InventoryModule, self).verify_file(path) and path.endswith(SOURCE_SUFFIXES)
+        return super().verify_file(path) and path.endswith(SOURCE_SUFFIXES)
 
     def parse(self, inventory, loader, path, cache=True):
-        super(InventoryModule, self).parse(inventory, loader, path, cache)
+        super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         base_dir = os.path.dirname(os.path.abspath(path))
         strict = self.get_option("strict")
@@ -249,7 +210,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not (self.get_option("compose") or self.get_option("groups") or self.get_option("keyed_groups")):
             return
         for host in hosts:
-            hostvars = self.inventory.get_host(host).get_vars()
+            # group variables too: the effective policy is a variable of the host's policy class
+            entity = self.inventory.get_host(host)
+            hostvars = combine_vars(get_group_vars(entity.get_groups()), entity.get_vars())
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

@@ -16,8 +16,10 @@ import os
 import re
 from xml.etree import ElementTree
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils.exporters import recommend_exporters
+
 # PCI vendor ID -> our vendor name. Source: pci-ids database (pci-ids.ucw.cz) and the
-# project reference ../shared/reference/exporters.md, "PCI identities of accelerators".
+# vendors' driver sources (see tests/fixtures/hardware/README.md).
 VENDORS = {
     "0x10de": "nvidia",  # NVIDIA Corporation
     "0x1002": "amd",  # Advanced Micro Devices, Inc. [AMD/ATI]
@@ -55,7 +57,7 @@ ACCELERATOR_CLASSES = {
 KNOWN_MODELS = {
     # NVIDIA. Source: NVIDIA open-gpu-kernel-modules README, "Compatible GPUs" table
     # (product name, device ID) and pci-ids; 0x2335 from the real H200 snapshot in
-    # ../shared/fixtures/hardware/nvidia-h200-vm (nvidia-smi: "NVIDIA H200"). Which IDs
+    # tests/fixtures/hardware/nvidia-h200-vm (nvidia-smi: "NVIDIA H200"). Which IDs
     # were re-read in their source: tests/fixtures/hardware/README.md. The model string is
     # informational; counting never depends on this table for NVIDIA.
     ("0x10de", "0x1eb8"): "NVIDIA T4",
@@ -86,7 +88,7 @@ KNOWN_MODELS = {
     ("0x1da3", "0x1000"): "Intel Gaudi",
     ("0x1da3", "0x1020"): "Intel Gaudi2",
     ("0x1da3", "0x1060"): "Intel Gaudi3",
-    # FuriosaAI. Source: ../shared/reference/exporters.md (Warboy 0x0000, RNGD 0x0001).
+    # FuriosaAI. Source: FuriosaAI's device documentation (Warboy 0x0000, RNGD 0x0001).
     ("0x1ed2", "0x0000"): "FuriosaAI Warboy",
     ("0x1ed2", "0x0001"): "FuriosaAI RNGD",
     # Tenstorrent. Source: tenstorrent/tt-kmd enumerate.h (PCI_DEVICE_ID_GRAYSKULL 0xFACA,
@@ -418,17 +420,6 @@ def cloud_provider_from_dmi(dmi):
 
 def detect_cloud_provider(sysfs_root):
     return cloud_provider_from_dmi(read_dmi(sysfs_root))
-
-
-def recommend_exporters(accelerators):
-    """node_exporter always; all_smi with any accelerator; dcgm_exporter only where an
-    NVIDIA GPU is bound to the ``nvidia`` driver (DCGM needs NVML from that driver)."""
-    exporters = ["node_exporter"]
-    if accelerators:
-        exporters.append("all_smi")
-    if any(a["vendor"] == "nvidia" and a.get("driver") == "nvidia" for a in accelerators):
-        exporters.append("dcgm_exporter")
-    return exporters
 
 
 def normalize_bus_id(bus_id):

@@ -8,9 +8,7 @@ and the module stays glue. The client speaks JSON over ansible.module_utils.urls
 tests may hand it another opener with the same signature.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import json

@@ -8,9 +8,7 @@ silently keep the last). Line numbers for model errors are found lazily, by comp
 the offending file only when an error is reported.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 

@@ -9,9 +9,7 @@ Effective policies are computed by policy_engine, cached per distinct ordered gr
 (thousands of targets usually share a few hundred sets).
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import re
 
@@ -20,15 +18,14 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog
     validate_rule_template,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_engine import (
-    Interner,
-    PolicyState,
+    Engine,
     Source,
-    _suggest,
     normalize_policy,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
     FleetModelErrors,
+    suggest,
 )
 
 try:
@@ -55,6 +52,19 @@ TARGET_KEYS = (
     "description",
 )
 POLICY_KEYS = ("checks", "alert_rules", "alerting")
+# host variables the inventory sets (docs/fleet-model.md, "Host variables"): not for vars:
+CONTRACT_VARS = (
+    "accelmon_groups",
+    "accelmon_primary_group",
+    "accelmon_provider",
+    "accelmon_provider_metadata",
+    "accelmon_accelerators",
+    "accelmon_policy_id",
+    "accelmon_effective_policy",
+    "accelmon_policy_trace",
+    "accelmon_policy_conflicts",
+    "accelmon_rule_templates",
+)
 
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -129,6 +139,7 @@ class Target:
         "vars",
         "description",
         "source_file",
+        "registered",
     )
 
     def __init__(self, name):
@@ -142,6 +153,7 @@ class Target:
         self.vars = {}
         self.description = None
         self.source_file = None
+        self.registered = False
 
 
 class FleetModel:
@@ -155,9 +167,7 @@ class FleetModel:
         self.targets = targets
         self.catalog = catalog
         self.strict = strict
-        self._group_states = {}
-        self._base = None
-        self._interner = Interner()
+        self._engine = Engine(catalog)
 
     # -- membership ----------------------------------------------------------------
 
@@ -186,35 +196,21 @@ class FleetModel:
 
     # -- policy ----------------------------------------------------------------------
 
-    def _group_state(self, ordered):
-        key = tuple(ordered)
-        state = self._group_states.get(key)
-        if state is None:
-            if self._base is None:
-                self._base = PolicyState.initial(self.catalog)
-            state = self._base.copy()
-            for path in ordered:
-                group = self.groups[path]
-                if group.contributions:
-                    state.apply(Source(path, group.contributions, (group.namespace, group.depth)))
-            state.tier = None
-            state.tier_leaves = {}
-            self._group_states[key] = state
-        return state
+    def _group_sources(self, ordered):
+        for path in ordered:
+            group = self.groups[path]
+            if group.contributions:
+                yield Source(path, group.contributions, (group.namespace, group.depth))
 
-    def effective(self, name):
-        """(policy, trace, conflicts) of one target. Results may be shared: do not mutate."""
+    def effective(self, name, trace=True):
+        """(policy, trace, conflicts) of one target; trace is None when not asked for.
+
+        Results may be shared between targets: do not mutate them.
+        """
         target = self.targets[name]
-        state = self._group_state(self.membership(target))
-        if target.contributions:
-            state = state.copy()
-            state.apply(Source("target:%s" % name, target.contributions))
-            result = state.result(self._interner)
-        else:
-            result = state.result_cache
-            if result is None:
-                result = state.result(self._interner)
-                state.result_cache = result
+        ordered = tuple(self.membership(target))
+        target_source = Source("target:%s" % name, target.contributions) if target.contributions else None
+        result = self._engine.effective(ordered, lambda: self._group_sources(ordered), target_source, trace)
         if self.strict and result[2]:
             first = result[2][0]
             raise FleetModelError(
@@ -227,6 +223,10 @@ class FleetModel:
             )
         return result
 
+    def policy_key(self, policy):
+        """Hashable identity of an effective policy of this model: equal policies, equal keys."""
+        return self._engine.policy_key(policy)
+
     def provider(self, target):
         provider = None
         metadata = {}
@@ -238,10 +238,13 @@ class FleetModel:
         metadata.update(target.provider_metadata)
         return provider, metadata
 
-    def host_vars(self, name):
-        """The host-variable contract of docs/inventory.md for one target."""
+    def target_vars(self, name):
+        """The target's own host variables: everything of the contract but its policy.
+
+        Small and per host (docs/fleet-model.md, "Host variables"); the effective policy
+        is shared by every target of one policy class (see fleet_inventory).
+        """
         target = self.targets[name]
-        policy, trace, conflicts = self.effective(name)
         provider, metadata = self.provider(target)
         hv = dict(target.vars)
         if target.address:
@@ -250,12 +253,19 @@ class FleetModel:
         hv["accelmon_primary_group"] = target.primary_group
         hv["accelmon_provider"] = provider
         hv["accelmon_provider_metadata"] = metadata
+        if target.accelerators is not None:
+            hv["accelmon_accelerators"] = target.accelerators
+        return hv
+
+    def host_vars(self, name):
+        """What hostvars[name] holds for one target: its own variables, its effective
+        policy, the trace and any conflicts (all of docs/fleet-model.md, "Host variables")."""
+        policy, trace, conflicts = self.effective(name)
+        hv = self.target_vars(name)
         hv["accelmon_effective_policy"] = policy
         hv["accelmon_policy_trace"] = trace
         if conflicts:
             hv["accelmon_policy_conflicts"] = conflicts
-        if target.accelerators is not None:
-            hv["accelmon_accelerators"] = target.accelerators
         return hv
 
 
@@ -274,6 +284,7 @@ class _Builder:
         self.template_files = {}
         self.group_specs = {}  # path -> (spec, file)
         self.target_specs = {}  # name -> (spec, file, path-in-doc prefix)
+        self.registered = set()  # targets from registrations (written by managed hosts)
 
     def error(self, exc):
         self.errors.append(exc)
@@ -296,7 +307,7 @@ class _Builder:
             if key not in MODEL_KEYS:
                 self.error(
                     FleetModelError(
-                        "unknown top-level key %r%s" % (key, _suggest(key, MODEL_KEYS)),
+                        "unknown top-level key %r%s" % (key, suggest(key, MODEL_KEYS)),
                         fix="top-level keys are: %s" % ", ".join(MODEL_KEYS),
                         source_file=source_file,
                         path=(key,),
@@ -349,7 +360,7 @@ class _Builder:
         for name, spec in (data.get("targets") or {}).items():
             self.add_target_spec(name, spec, source_file, ("targets", name))
 
-    def add_target_spec(self, name, spec, source_file, doc_path):
+    def add_target_spec(self, name, spec, source_file, doc_path, registered=False):
         name = str(name)
         if name in self.target_specs:
             self.error(
@@ -363,6 +374,8 @@ class _Builder:
             )
             return
         self.target_specs[name] = (spec, source_file, doc_path)
+        if registered:
+            self.registered.add(name)
 
     def _add_namespace(self, name, spec, source_file):
         where = dict(item="namespace %s" % name, source_file=source_file, path=("namespaces", name))
@@ -422,7 +435,7 @@ class _Builder:
         namespace, _unused, rest = path.partition(":")
         if namespace not in self.namespaces:
             raise FleetModelError(
-                "unknown namespace %r in %r%s" % (namespace, path, _suggest(namespace, self.namespaces)),
+                "unknown namespace %r in %r%s" % (namespace, path, suggest(namespace, self.namespaces)),
                 item=item,
                 fix="use one of %s, or declare it under namespaces: with a priority"
                 % ", ".join(sorted(self.namespaces)),
@@ -469,7 +482,7 @@ class _Builder:
         for key in spec:
             if key not in GROUP_KEYS:
                 fail(
-                    "unknown key %r%s" % (key, _suggest(key, GROUP_KEYS)),
+                    "unknown key %r%s" % (key, suggest(key, GROUP_KEYS)),
                     "group keys are: %s" % ", ".join(GROUP_KEYS),
                     (key,),
                 )
@@ -483,7 +496,7 @@ class _Builder:
             if spec["provider"] not in PROVIDERS:
                 fail(
                     "provider %r is not one of %s%s"
-                    % (spec["provider"], ", ".join(PROVIDERS), _suggest(spec["provider"], PROVIDERS)),
+                    % (spec["provider"], ", ".join(PROVIDERS), suggest(spec["provider"], PROVIDERS)),
                     "pick one of those (other for anything else)",
                     ("provider",),
                 )
@@ -501,6 +514,7 @@ class _Builder:
         if "vars" in spec:
             if not isinstance(spec["vars"], dict):
                 fail("vars must be a mapping", "write vars: {ansible_user: ubuntu}", ("vars",))
+            _check_vars(spec["vars"], fail)
             group.vars = spec["vars"]
         group.description = spec.get("description")
         policy = dict((k, spec[k]) for k in POLICY_KEYS if k in spec)
@@ -540,7 +554,7 @@ class _Builder:
         for key in spec:
             if key not in TARGET_KEYS:
                 fail(
-                    "unknown key %r%s" % (key, _suggest(key, TARGET_KEYS)),
+                    "unknown key %r%s" % (key, suggest(key, TARGET_KEYS)),
                     "target keys are: %s" % ", ".join(TARGET_KEYS),
                     (key,),
                 )
@@ -584,6 +598,7 @@ class _Builder:
         tvars = spec.get("vars") or {}
         if not isinstance(tvars, dict):
             fail("vars must be a mapping", "write vars: {ansible_user: ubuntu}", ("vars",))
+        _check_vars(tvars, fail)
         target.vars = tvars
         target.description = spec.get("description")
         target.contributions = normalize_policy(
@@ -595,10 +610,20 @@ class _Builder:
         if path not in groups:
             declared = [p for p in groups if groups[p].declared]
             fail(
-                "group %r is not declared%s" % (path, _suggest(path, declared)),
+                "group %r is not declared%s" % (path, suggest(path, declared)),
                 "declare it under groups: (an empty mapping {} is enough) or fix the path",
                 sub,
             )
+
+
+def _check_vars(given, fail):
+    taken = sorted(k for k in given if k in CONTRACT_VARS)
+    if taken:
+        fail(
+            "vars must not set %s: the inventory sets it from the model" % ", ".join(taken),
+            "use the model's own keys (address, provider, metadata, policies) or another variable name",
+            ("vars", taken[0]),
+        )
 
 
 def _check_address(address, fail):
@@ -692,6 +717,7 @@ def build_model(documents, registrations=(), strict=False):
     for name, (spec, source_file, doc_path) in builder.target_specs.items():
         try:
             targets[name] = builder.build_target(name, spec, source_file, doc_path, groups, catalog)
+            targets[name].registered = name in builder.registered
         except FleetModelError as exc:
             builder.error(exc)
     _raise(builder.errors)
@@ -720,7 +746,7 @@ def _add_registration(builder, data, source_file):
             )
             return
         for name, spec in data["targets"].items():
-            builder.add_target_spec(name, spec, source_file, ("targets", name))
+            builder.add_target_spec(name, spec, source_file, ("targets", name), registered=True)
         return
     name = data.get("name")
     if not name:
@@ -729,7 +755,7 @@ def _add_registration(builder, data, source_file):
         )
         return
     spec = dict((k, v) for k, v in data.items() if k != "name")
-    builder.add_target_spec(name, spec, source_file, ())
+    builder.add_target_spec(name, spec, source_file, (), registered=True)
 
 
 def _raise(errors):

@@ -6,14 +6,12 @@
 Rule template names and threshold keys are a public contract (docs/policy-catalog.md).
 Expressions use `${name}` placeholders: `${selector}` receives the label matchers that
 select the hosts sharing one parameter set (filled in by the rule compiler), every
-other placeholder is a threshold parameter. Metric names come from
-shared/reference/exporters.md (all-smi, dcgm-exporter, node_exporter); the
+other placeholder is a threshold parameter. Metric names are the exporters' own
+(all-smi, dcgm-exporter, node_exporter; docs/alert-rules.md); the
 `accelmon_check_*` series are written by this collection's custom-check runner.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import copy
 import re

@@ -7,9 +7,7 @@ The review step before applying a change: diff two FleetModels target by target,
 leaf of the effective policy, with the winning source on each side.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 
 def policy_diff(old_model, new_model):

@@ -4,8 +4,7 @@
 """The one policy engine: validation of policy blocks, merge order, strategies, trace.
 
 Every consumer (inventory plugin, filters, rule compiler) calls this module; nothing else
-merges policies. The semantics are those of shared/design/fleet-model.md and
-docs/policy-model.md:
+merges policies. The semantics are those of the collection's docs/fleet-model.md:
 
 * sources apply from lowest to highest priority: `default`, then each namespace's groups
   (ancestors before descendants, same depth in lexicographic order), then `target:<name>`;
@@ -17,12 +16,9 @@ docs/policy-model.md:
 * groups of one namespace at one depth that set one leaf to different values conflict.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import copy
-import difflib
 import json
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
@@ -34,6 +30,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
+    suggest,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_schema import (
     validate_value,
@@ -44,11 +41,6 @@ DEFAULT_SOURCE = "default"
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _suggest(name, choices):
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    return " (did you mean %s?)" % close[0] if close else ""
 
 
 class Contribution:
@@ -96,7 +88,7 @@ def normalize_policy(block, catalog, owner, source_file=None, path=()):
     for section in block:
         if section not in POLICY_SECTIONS:
             fail(
-                "unknown policy section %r%s" % (section, _suggest(section, POLICY_SECTIONS)),
+                "unknown policy section %r%s" % (section, suggest(section, POLICY_SECTIONS)),
                 "use checks, alert_rules or alerting",
                 (section,),
             )
@@ -113,7 +105,7 @@ def _strategy(item, fail, sub):
     strategy = item.get("strategy", "merge")
     if strategy not in STRATEGIES:
         fail(
-            "strategy %r is not valid%s" % (strategy, _suggest(strategy, STRATEGIES)),
+            "strategy %r is not valid%s" % (strategy, suggest(strategy, STRATEGIES)),
             "use merge (the default) or override; to switch an item off write enabled: false",
             sub + ("strategy",),
         )
@@ -137,7 +129,7 @@ def _item_header(item, what, fields, example, fail, sub):
     unknown = sorted(set(item) - set(fields))
     if unknown:
         fail(
-            "unknown key(s) %s in %s%s" % (", ".join(unknown), what, _suggest(unknown[0], fields)),
+            "unknown key(s) %s in %s%s" % (", ".join(unknown), what, suggest(unknown[0], fields)),
             "allowed keys: %s" % ", ".join(fields),
             sub + (unknown[0],),
         )
@@ -159,7 +151,7 @@ def _parameters(given, parameters, what, setting, fail, sub):
         pspec = parameters.get(key)
         if pspec is None:
             fail(
-                "%s has no %s %r%s" % (what, setting, key, _suggest(key, parameters)),
+                "%s has no %s %r%s" % (what, setting, key, suggest(key, parameters)),
                 "%ss of %s: %s" % (setting, what, ", ".join(sorted(parameters)) or "none"),
                 sub + (key,),
             )
@@ -175,7 +167,7 @@ def _normalize_rule(name, item, catalog, fail):
     spec = catalog.rule_templates.get(name)
     if spec is None:
         fail(
-            "unknown alert rule template %r%s" % (name, _suggest(name, catalog.rule_templates)),
+            "unknown alert rule template %r%s" % (name, suggest(name, catalog.rule_templates)),
             "use a built-in template (docs/policy-catalog.md) or define it under rule_templates",
             sub,
         )
@@ -217,7 +209,7 @@ def _normalize_check(name, item, catalog, fail):
     spec = catalog.check_types.get(name)
     if spec is None:
         fail(
-            "unknown check type %r%s" % (name, _suggest(name, catalog.check_types)),
+            "unknown check type %r%s" % (name, suggest(name, catalog.check_types)),
             "use one of: %s" % ", ".join(sorted(catalog.check_types)),
             sub,
         )
@@ -239,7 +231,7 @@ def _normalize_alerting(item, fail):
     unknown = sorted(set(item) - set(allowed))
     if unknown:
         fail(
-            "unknown key(s) %s in alerting%s" % (", ".join(unknown), _suggest(unknown[0], allowed)),
+            "unknown key(s) %s in alerting%s" % (", ".join(unknown), suggest(unknown[0], allowed)),
             "allowed keys: %s" % ", ".join(allowed),
             sub + (unknown[0],),
         )
@@ -328,7 +320,6 @@ class PolicyState:
         "tier",
         "tier_leaves",
         "defaults",
-        "result_cache",
         "_owned",
         "_lists",
         "_touched",
@@ -341,7 +332,6 @@ class PolicyState:
         self.conflicts = conflicts or []
         self.tier = None
         self.tier_leaves = {}
-        self.result_cache = None
         self._owned = set()  # item prefixes this state copied (copy-on-write)
         # History lists are hash-consed: appending one shared entry to one shared list gives
         # the same new list in every state, so equal histories are one object (shared by
@@ -384,6 +374,11 @@ class PolicyState:
             self.tier_leaves = {}
         for contribution in source.contributions:
             self._apply_one(source, contribution)
+
+    def end_tier(self):
+        """Close the current tier: a later source never conflicts with an earlier one."""
+        self.tier = None
+        self.tier_leaves = {}
 
     def _record(self, path, entry):
         old = self.history.get(path, _EMPTY)
@@ -486,8 +481,8 @@ class PolicyState:
 
     # -- results --------------------------------------------------------------------
 
-    def result(self, interner=None):
-        """Return (effective_policy, trace, conflicts) as plain data.
+    def result(self, interner=None, trace=True):
+        """Return (effective_policy, trace, conflicts) as plain data (trace None if not asked for).
 
         With an Interner, equal policy items and trace entries of many targets are one
         object each (a fleet of thousands shares most of them), which keeps memory and
@@ -495,6 +490,8 @@ class PolicyState:
         """
         interner = interner or Interner()
         policy = interner.policy(self.values)
+        if not trace:
+            return policy, None, list(self.conflicts)
         conflicts_by_path = {}
         for conflict in self.conflicts:
             conflicts_by_path.setdefault(conflict["path"], []).append(conflict)
@@ -593,6 +590,67 @@ class Interner:
                 "history": history,
             }
         return entry
+
+
+class Engine:
+    """Effective policies of many targets over one catalog; owns every cache it uses.
+
+    Targets that belong to the same ordered list of groups share one merged state (a fleet
+    of thousands usually has a few hundred such lists) and, without target overrides, one
+    result object; equal policy items and trace entries are shared through an Interner.
+    """
+
+    __slots__ = ("_catalog", "_base", "_states", "_results", "_interner")
+
+    def __init__(self, catalog):
+        self._catalog = catalog
+        self._base = None
+        self._states = {}
+        self._results = {}
+        self._interner = Interner()
+
+    def _state(self, key, sources):
+        state = self._states.get(key)
+        if state is None:
+            if self._base is None:
+                self._base = PolicyState.initial(self._catalog)
+            state = self._base.copy()
+            for source in sources():
+                state.apply(source)
+            state.end_tier()
+            self._states[key] = state
+        return state
+
+    def effective(self, key, sources, target_source=None, trace=True):
+        """(policy, trace, conflicts) after the group sources, then target_source.
+
+        key: hashable identity of the ordered group list; sources: a callable returning
+        that list's Source objects in merge order (called once per key). Without trace the
+        trace is None (and not computed). Results may be shared between targets: do not
+        mutate them.
+        """
+        state = self._state(key, sources)
+        if target_source is not None and target_source.contributions:
+            state = state.copy()
+            state.apply(target_source)
+            return state.result(self._interner, trace)
+        result = self._results.get((key, trace))
+        if result is None:
+            result = self._results[(key, trace)] = state.result(self._interner, trace)
+        return result
+
+    def policy_key(self, policy):
+        """Hashable identity of a policy this engine returned: equal policies, equal keys.
+
+        Equal items are one interned object, so a policy is known by its items' identities
+        (the interner keeps them alive, so the identities stay unique).
+        """
+        return tuple(
+            (section, id(content))
+            if section == "alerting"
+            else (section, tuple((name, id(item)) for name, item in sorted(content.items())))
+            for section, content in sorted(policy.items())
+        )
 
 
 _MISSING = object()

@@ -8,9 +8,15 @@ it, so plugins can turn it into an AnsibleParserError / AnsibleFilterError witho
 Python traceback reaching the operator.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
+import difflib
+
+
+def suggest(name, choices):
+    """' (did you mean X?)' for the closest of choices, or ''."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return " (did you mean %s?)" % close[0] if close else ""
 
 
 class FleetModelError(Exception):

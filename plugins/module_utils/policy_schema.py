@@ -7,14 +7,12 @@ Each validator returns the normalized value or raises ValueError with a sentence
 says what was expected; callers wrap it into a FleetModelError naming file and item.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
-
-import re
-
-_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
-_LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+from ansible_collections.accelmon.monitoring.plugins.module_utils.prometheus_grammar import (
+    is_duration,
+    is_label_name,
+)
 
 
 def _type_name(value):
@@ -71,8 +69,11 @@ def _optional_string(value):
 
 
 def _duration(value):
-    if not isinstance(value, str) or not _DURATION_RE.match(value):
-        raise ValueError("expected a Prometheus duration such as 30s, 5m or 1h30m, got %r" % (value,))
+    if not is_duration(value):
+        raise ValueError(
+            "expected a Prometheus duration such as 30s, 5m, 1h30m or 1w (units y, w, d, h, m, s, ms, "
+            "largest first, each once), got %r" % (value,)
+        )
     return value
 
 
@@ -89,8 +90,11 @@ def _label_map(value):
     if not isinstance(value, dict):
         raise ValueError("expected a mapping of label names to strings, got %s" % _type_name(value))
     for key, val in value.items():
-        if not isinstance(key, str) or not _LABEL_NAME_RE.match(key):
-            raise ValueError("label name %r is not a valid Prometheus label name" % (key,))
+        if not is_label_name(key):
+            raise ValueError(
+                "label name %r is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                % (key,)
+            )
         if not isinstance(val, str):
             raise ValueError("label %s must be a string, got %s %r" % (key, _type_name(val), val))
     return value

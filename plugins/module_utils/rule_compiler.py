@@ -29,10 +29,13 @@ __metaclass__ = type
 
 import hashlib
 import json
-import re
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
     PLACEHOLDER_RE,
+)
+from ansible_collections.accelmon.monitoring.plugins.module_utils.prometheus_grammar import (
+    duration_seconds as _grammar_duration_seconds,
+    is_label_name,
 )
 
 GROUP_PREFIX = "accelmon"
@@ -41,8 +44,6 @@ RECEIVER_LABEL = "accelmon_receiver"
 # Labels the compiler owns; free policy labels cannot replace them.
 RESERVED_LABELS = ("alertname", "severity", POLICY_LABEL, RECEIVER_LABEL)
 _REGEX_META = set(".+*?()|[]{}^$\\")
-_LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 
 
 class RuleCompileError(ValueError):
@@ -84,12 +85,11 @@ def instance_selector(hosts, label="instance"):
 
 
 def duration_seconds(text):
-    """Prometheus duration ('1h30m', '90s', '0s') in seconds."""
-    match = _DURATION_RE.match(str(text).strip())
-    if not match or not str(text).strip():
+    """Prometheus duration ('1h30m', '90s', '1w', '0s') in seconds (prometheus_grammar)."""
+    seconds = _grammar_duration_seconds(str(text).strip())
+    if seconds is None:
         raise RuleCompileError("%r is not a Prometheus duration (write e.g. 5m, 1h30m, 0s)" % (text,))
-    d, h, m, s, ms = (int(g) if g else 0 for g in match.groups())
-    return d * 86400 + h * 3600 + m * 60 + s + ms / 1000.0
+    return seconds
 
 
 def _substitute(text, values, what):
@@ -150,7 +150,7 @@ def host_entry(hostvars):
 
 def _check_labels(host, source, labels):
     for name in labels:
-        if not _LABEL_NAME_RE.match(str(name)) or str(name).startswith("__"):
+        if not is_label_name(str(name)):
             raise RuleCompileError(
                 "host %s: label name %r in %s is not a valid Prometheus label name" % (host, name, source)
             )

@@ -3,9 +3,7 @@
 # Copyright (c) 2026 accelmon maintainers
 # MIT License (see LICENSE)
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---

@@ -35,13 +35,14 @@ def run(args, timeout=300, check=True, **env):
     return proc
 
 
-def inventory_list(source, raw=False):
+def inventory_list(source, raw=False, export=False):
     """ansible-inventory --list as data; raw keeps ansible-core's {"__ansible_unsafe": ...} markers.
 
     ansible-core 2.19 marks values from inventory plugins as untrusted (never templated) and
     --list writes them wrapped; unwrap for assertions about the values themselves.
     """
-    data = json.loads(run([os.path.join(BIN, "ansible-inventory"), "-i", source, "--list"]).stdout)
+    args = [os.path.join(BIN, "ansible-inventory"), "-i", source, "--list"] + (["--export"] if export else [])
+    data = json.loads(run(args).stdout)
     return data if raw else unwrap(data)
 
 

@@ -18,6 +18,10 @@ def test_build_install_and_use(tmp_path):
         names = tar.getnames()
     assert "plugins/inventory/fleet.py" in names and "plugins/module_utils/policy_engine.py" in names
     assert not any(n.startswith((".venv", ".build", ".git/", "tests/output")) for n in names)
+    # tests, fixtures and goldens stay in the repository (galaxy.yml build_ignore)
+    assert not any(n.startswith("tests/") and not n.startswith("tests/sanity") for n in names), [
+        n for n in names if n.startswith("tests/")
+    ]
     dest = tmp_path / "collections"
     run(
         [

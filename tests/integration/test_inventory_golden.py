@@ -1,4 +1,5 @@
-"""Golden `ansible-inventory --list` output for the example fleets.
+"""Golden `ansible-inventory --list` (and `--list --export`, what AWX stores) output for the
+example fleets.
 
 Regenerate after an intended change with: UPDATE_GOLDEN=1 make test-integration
 """
@@ -18,10 +19,12 @@ EXAMPLES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_inventory_list_matches_golden(name):
-    got = inventory_list(EXAMPLES[name], raw=True)
-    golden = os.path.join(ROOT, "tests", "golden", "%s.inventory.json" % name)
+@pytest.mark.parametrize("name,export", [(n, False) for n in sorted(EXAMPLES)] + [("hybrid", True)])
+def test_inventory_list_matches_golden(name, export):
+    got = inventory_list(EXAMPLES[name], raw=True, export=export)
+    # ansible-core 2.19 names its JSON profile here; 2.16-2.18 do not: not part of the output's content
+    got["_meta"].pop("profile", None)
+    golden = os.path.join(ROOT, "tests", "golden", "%s.%s.json" % (name, "export" if export else "inventory"))
     if os.environ.get("UPDATE_GOLDEN"):
         with open(golden, "w") as handle:
             json.dump(got, handle, indent=1, sort_keys=True)
@@ -29,6 +32,20 @@ def test_inventory_list_matches_golden(name):
     with open(golden) as handle:
         want = json.load(handle)
     assert got == want, "ansible-inventory output changed; if intended, regenerate with UPDATE_GOLDEN=1"
+
+
+def test_export_stores_each_policy_once_and_plain_values():
+    data = inventory_list(EXAMPLES["hybrid"], raw=True, export=True)
+    hostvars = data["_meta"]["hostvars"]
+    for name, hv in hostvars.items():
+        assert "accelmon_effective_policy" not in hv and "accelmon_policy_trace" not in hv, name
+        group = data["_accelmon_policy_%s" % hv["accelmon_policy_id"]]
+        assert name in group["hosts"] and "accelmon_effective_policy" in group["vars"]
+    # model values are plain; only what a managed host registered stays marked untrusted
+    unsafe = set(n for n, hv in hostvars.items() if "__ansible_unsafe" in json.dumps(hv))
+    assert unsafe == {"dc1-a01-cpu01"}
+    policies = json.dumps([v for k, v in data.items() if k.startswith("_accelmon_policy_")])
+    assert "__ansible_unsafe" not in policies
 
 
 def test_spec_outcomes_through_the_cli():

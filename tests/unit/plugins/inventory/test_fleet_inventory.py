@@ -9,8 +9,12 @@ import textwrap
 import pytest
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
+from ansible.inventory.helpers import get_group_vars
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
+from ansible.utils.vars import combine_vars
+
+from ansible_collections.accelmon.monitoring.plugins.plugin_utils.trust import HAS_DATA_TAGGING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 EXAMPLES = os.path.join(ROOT, "inventory", "examples")
@@ -23,6 +27,12 @@ def parse(source, inventory=None):
     assert plugin.verify_file(source)
     plugin.parse(inventory, DataLoader(), source, cache=False)
     return inventory
+
+
+def hostvars(inv, name):
+    """A host's inventory variables as a play sees them: its groups' variables, then its own."""
+    host = inv.get_host(name)
+    return combine_vars(get_group_vars(host.get_groups()), host.get_vars())
 
 
 def test_verify_file_only_accepts_our_suffixes(tmp_path):
@@ -55,7 +65,7 @@ def test_spec_example_groups_children_and_hostvars():
     ) <= set(inv.groups)
     assert [g.name for g in inv.groups["infrastructure__aws"].child_groups] == ["infrastructure__aws__us_east_1"]
     host = inv.get_host("i-1234567890")
-    hv = host.get_vars()
+    hv = hostvars(inv, "i-1234567890")
     assert hv["ansible_host"] == "10.0.1.50"
     assert hv["accelmon_primary_group"] == "infrastructure:aws/us-east-1/us-east-1a"
     assert hv["accelmon_groups"][0] == hv["accelmon_primary_group"]
@@ -76,16 +86,87 @@ def test_spec_example_groups_children_and_hostvars():
         "environment",
         "environment__production",
     } <= ancestors
-    stg = inv.get_host("stg-gpu-01").get_vars()
+    stg = hostvars(inv, "stg-gpu-01")
     assert stg["accelmon_effective_policy"]["alert_rules"]["NodeDown"]["enabled"] is False
-    ml = inv.get_host("ml-onprem-01").get_vars()
+    ml = hostvars(inv, "ml-onprem-01")
     assert ml["accelmon_effective_policy"]["checks"]["mount"]["paths"] == ["/data", "/models"]
 
 
-def test_policy_does_not_travel_through_group_vars():
-    inv = parse(os.path.join(EXAMPLES, "spec", "spec.accelmon.yml"))
-    for group in inv.groups.values():
-        assert not any(k.startswith("accelmon_") for k in group.get_vars())
+def test_one_policy_class_group_per_distinct_effective_policy():
+    inv = parse(os.path.join(EXAMPLES, "hybrid", "hybrid.accelmon.yml"))
+    classes = dict((n, g) for n, g in inv.groups.items() if n.startswith("_accelmon_policy_"))
+    policies = [g.get_vars()["accelmon_effective_policy"] for g in classes.values()]
+    # distinct: no two classes hold an equal policy
+    assert all(a != b for i, a in enumerate(policies) for b in policies[i + 1 :])
+    for name, host in inv.hosts.items():
+        own = host.get_vars()
+        assert "accelmon_effective_policy" not in own and "accelmon_policy_trace" not in own
+        member = [g.name for g in host.get_groups() if g.name.startswith("_accelmon_policy_")]
+        assert member == ["_accelmon_policy_" + own["accelmon_policy_id"]], name
+    # model groups carry no policy: it travels only through the class groups
+    for name, group in inv.groups.items():
+        if not name.startswith("_accelmon_"):
+            assert not any(k.startswith("accelmon_") for k in group.get_vars()), name
+
+
+def test_hosts_with_equal_policies_share_one_class(tmp_path):
+    (tmp_path / "fleet.yml").write_text(
+        textwrap.dedent("""
+        groups:
+          "infrastructure:dc1": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}}}
+          "infrastructure:dc2": {}
+          "logical:a": {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}}}
+        targets:
+          a: {primary_group: "infrastructure:dc1"}
+          b: {primary_group: "infrastructure:dc1"}
+          c: {primary_group: "infrastructure:dc2", groups: ["logical:a"]}
+          d: {primary_group: "infrastructure:dc2"}
+          e: {primary_group: "infrastructure:dc2", overrides: {alert_rules: {HighCPUUsage: {thresholds: {cpu_percent: 70}}}}}
+        """)
+    )
+    source = tmp_path / "t.accelmon.yml"
+    source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
+    inv = parse(str(source))
+    ids = dict((h, inv.get_host(h).get_vars()["accelmon_policy_id"]) for h in "abcde")
+    # a, b (same groups), c (other groups, equal policy) and e (override to the same value)
+    assert ids["a"] == ids["b"] == ids["c"] == ids["e"] != ids["d"]
+    assert sorted(n for n in inv.groups if n.startswith("_accelmon_policy_")) == sorted(
+        "_accelmon_policy_" + i for i in set(ids.values())
+    )
+
+
+def test_trace_is_off_by_default_and_shared_per_class_when_on(tmp_path):
+    shutil.copytree(os.path.join(EXAMPLES, "spec"), str(tmp_path / "spec"))
+    source = tmp_path / "spec" / "default.accelmon.yml"
+    source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
+    inv = parse(str(source))
+    assert not any(n.startswith("_accelmon_trace_") for n in inv.groups)
+    assert all("accelmon_policy_trace" not in hostvars(inv, h) for h in inv.hosts)
+    traced = parse(os.path.join(EXAMPLES, "spec", "spec.accelmon.yml"))  # policy_trace: true
+    for name in traced.hosts:
+        groups = [g.name for g in traced.get_host(name).get_groups() if g.name.startswith("_accelmon_trace_")]
+        assert len(groups) == 1 and "accelmon_policy_trace" in traced.groups[groups[0]].get_vars()
+
+
+@pytest.mark.skipif(not HAS_DATA_TAGGING, reason="template trust exists from ansible-core 2.19")
+def test_model_values_trusted_registration_values_not():
+    from ansible.template import is_trusted_as_template
+
+    inv = parse(os.path.join(EXAMPLES, "hybrid", "hybrid.accelmon.yml"))
+    model_host = inv.get_host("i-1234567890").get_vars()
+    assert is_trusted_as_template(model_host["accelmon_primary_group"])
+    assert is_trusted_as_template(model_host["ansible_host"])
+    policy = hostvars(inv, "i-1234567890")["accelmon_effective_policy"]
+    assert is_trusted_as_template(policy["alert_rules"]["HighCPUUsage"]["severity"])
+    registered = inv.get_host("dc1-a01-cpu01").get_vars()  # from registrations/
+    assert not is_trusted_as_template(registered["ansible_host"])
+    assert not is_trusted_as_template(registered["accelmon_primary_group"])
+
+
+def test_plugin_uses_public_inventory_api_only():
+    with open(os.path.join(ROOT, "plugins", "inventory", "fleet.py")) as handle:
+        code = handle.read()
+    assert "__wrapped__" not in code and "_inspector" not in code
 
 
 def test_hybrid_example_with_registrations_and_custom_namespace():
@@ -114,7 +195,8 @@ def test_constructed_options(tmp_path):
         """)
     )
     inv = parse(str(source))
-    assert inv.get_host("i-1234567890").get_vars()["cpu_alert_at"] == 60
+    # ansible-core < 2.19 templates compose values to text unless jinja2_native is on
+    assert int(inv.get_host("i-1234567890").get_vars()["cpu_alert_at"]) == 60
     assert [h.name for h in inv.groups["strict_cpu"].get_hosts()] == ["i-1234567890"]
     assert sorted(h.name for h in inv.groups["provider_aws"].get_hosts()) == ["i-1234567890", "stg-gpu-01"]
 
@@ -123,7 +205,7 @@ def test_policy_trace_option_off(tmp_path):
     shutil.copytree(os.path.join(EXAMPLES, "spec"), str(tmp_path / "spec"))
     source = tmp_path / "spec" / "notrace.accelmon.yml"
     source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\npolicy_trace: false\n")
-    hv = parse(str(source)).get_host("i-1234567890").get_vars()
+    hv = hostvars(parse(str(source)), "i-1234567890")
     assert "accelmon_policy_trace" not in hv
     assert hv["accelmon_effective_policy"]["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] == 60
 
@@ -188,6 +270,7 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
           GpuPowerHigh:
             expr: all_smi_gpu_power_consumption_watts{${selector}} > ${watts}
             parameters: {watts: {type: number, default: 650}}
+            summary: "GPU power high on {{ $labels.instance }}"
         groups:
           "infrastructure:dc1": {alert_rules: {GpuPowerHigh: {thresholds: {watts: 600}}}}
         targets:
@@ -200,5 +283,15 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
     assert inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["parameters"] == {
         "watts": {"type": "number", "default": 650}
     }
-    hv = inv.get_host("gpu01").get_vars()
+    # Prometheus's own {{ $labels.x }} templates: never templated by Ansible
+    summary = inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["summary"]
+    if HAS_DATA_TAGGING:
+        from ansible.template import is_trusted_as_template
+
+        assert not is_trusted_as_template(summary)
+    else:
+        from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+        assert isinstance(summary, AnsibleUnsafe)
+    hv = hostvars(inv, "gpu01")
     assert hv["accelmon_effective_policy"]["alert_rules"]["GpuPowerHigh"]["thresholds"] == {"watts": 600}

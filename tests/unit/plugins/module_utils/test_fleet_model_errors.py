@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_loader import load_fleet
+from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_model import build_model
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
     FleetModelErrors,
@@ -389,3 +390,19 @@ def test_provider_outside_infrastructure(tmp_path):
         },
     )
     assert "provider is only allowed on infrastructure groups" in text and "a.yml:3" in text
+
+
+def test_vars_cannot_set_contract_variables():
+    with pytest.raises(FleetModelError) as err:
+        build_model(
+            [
+                (
+                    {
+                        "groups": {"infrastructure:dc1": {"vars": {"accelmon_effective_policy": {}}}},
+                        "targets": {"t": {"primary_group": "infrastructure:dc1"}},
+                    },
+                    "fleet.yml",
+                )
+            ]
+        )
+    assert "accelmon_effective_policy" in str(err.value) and "group infrastructure:dc1" in str(err.value)
