@@ -51,7 +51,8 @@ DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 # Filters every query applies (a host that lacks a label matches `.*`, i.e. "All").
 HOST_SEL = 'group=~"$group", environment=~"$environment", team=~"$team", provider=~"$provider", instance=~"$instance"'
-GPU_SEL = HOST_SEL + ', gpu=~"$vendor", gpu_uuid=~"$device"'
+FLEET_GPU_SEL = HOST_SEL + ', gpu=~"$vendor"'
+GPU_SEL = FLEET_GPU_SEL + ', gpu_uuid=~"$device"'
 NPU_SEL = HOST_SEL + ', npu=~"$vendor", npu_uuid=~"$device"'
 DCGM_SEL = HOST_SEL + ', modelName=~"$vendor", UUID=~"$device"'
 FS_EXCLUDE = 'fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs"'
@@ -180,9 +181,12 @@ def _query_var(name, label, query, desc, multi=True):
 
 
 def variables(kind):
-    """The variables of a dashboard: kind is 'node' (hosts) or 'device' (hosts and devices)."""
-    job = "allsmi" if kind == "device" else "node"
-    base = 'up{job="%s"' % job
+    """The variables of a dashboard.
+
+    kind: 'node' (hosts), 'fleet' (hosts and vendor) or 'device' (accelerator hosts, vendor and
+    device). Group, environment, team and provider come from the node job, which every host runs.
+    """
+    base = 'up{job="node"'
     out = [
         db.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
         .description("The Prometheus server, shard or long-term store to read (one per provisioned datasource)."),
@@ -195,16 +199,17 @@ def variables(kind):
         _query_var("provider", "Provider", 'label_values(%s, group=~"$group"}, provider)' % base,
                    "Cloud provider or onprem."),
     ]
-    if kind == "device":
+    if kind in ("fleet", "device"):
         out.append(db.CustomVariable("vendor").label("Vendor")
                    .description("Accelerator vendor, matched on the model string (all-smi has no vendor label).")
                    .values(",".join("%s : %s" % (text, value) for text, value in VENDORS))
                    .options([dm.VariableOption(selected=text == "All", text=text, value=value) for text, value in VENDORS])
                    .current(dm.VariableOption(selected=True, text="All", value=".*")))
+    hosts = 'up{job="allsmi"' if kind == "device" else base
     out.append(_query_var(
         "instance", "Host",
-        'label_values(%s, group=~"$group", environment=~"$environment", team=~"$team", provider=~"$provider"}, instance)' % base,
-        "Inventory name of the host."))
+        'label_values(%s, group=~"$group", environment=~"$environment", team=~"$team", provider=~"$provider"}, instance)'
+        % hosts, "Inventory name of the host."))
     if kind == "device":
         out.append(_query_var(
             "device", "Device",
@@ -231,7 +236,7 @@ def dashboard(uid, title, desc, tags, kind, rows):
 # ----------------------------------------------------------------------------- dashboards
 
 def fleet_overview():
-    acc = "all_smi_gpu_info{%s}" % GPU_SEL.replace(', gpu_uuid=~"$device"', "")
+    acc = "all_smi_gpu_info{%s}" % FLEET_GPU_SEL
     seen = "count by (instance) (count by (instance, gpu_uuid) (max_over_time(%s[1d])))" % acc
     now = "count by (instance) (%s)" % acc
     rows = [
@@ -266,9 +271,9 @@ def fleet_overview():
         ]),
         ("Hot spots", [
             table("Hottest devices", "Top 10 device temperatures now.", "celsius",
-                  [Q("topk(10, all_smi_gpu_temperature_celsius{%s})" % GPU_SEL)], sort="Value"),
+                  [Q("topk(10, all_smi_gpu_temperature_celsius{%s})" % FLEET_GPU_SEL)], sort="Value"),
             table("Busiest devices", "Top 10 device utilizations now.", "percent",
-                  [Q("topk(10, all_smi_gpu_utilization{%s})" % GPU_SEL)], sort="Value"),
+                  [Q("topk(10, all_smi_gpu_utilization{%s})" % FLEET_GPU_SEL)], sort="Value"),
             table("Firing alerts by severity and team", "Alerts firing now, counted per severity and owning team.",
                   "none", [Q('count by (severity, team) (ALERTS{alertstate="firing", %s})' % HOST_SEL)],
                   sort="Value"),
@@ -279,7 +284,7 @@ def fleet_overview():
     ]
     return dashboard("accelmon-fleet-overview", "Accelmon / Fleet overview",
                      "The whole accelerator fleet: devices per vendor and group, hosts up, alerts, hot spots.",
-                     ["fleet"], "device", rows)
+                     ["fleet"], "fleet", rows)
 
 
 def accelerator_detail():
@@ -501,17 +506,17 @@ def alerts():
         ("Now", [
             stat("Firing", "Alerts firing now.", "none",
                  [Q('count(ALERTS{alertstate="firing", %s}) or vector(0)' % HOST_SEL)],
-                 thresholds=[(None, "green"), (1, "orange")]),
+                 w=6, thresholds=[(None, "green"), (1, "orange")]),
             stat("Pending", "Alerts whose condition holds but whose `for` has not elapsed.", "none",
-                 [Q('count(ALERTS{alertstate="pending", %s}) or vector(0)' % HOST_SEL)]),
+                 [Q('count(ALERTS{alertstate="pending", %s}) or vector(0)' % HOST_SEL)], w=6),
             stat("Silences in effect", "Active silences in Alertmanager (per Alertmanager: an HA pair counts each).",
-                 "none", [Q('max(alertmanager_silences{state="active"}) or vector(0)')]),
+                 "none", [Q('max(alertmanager_silences{state="active"}) or vector(0)')], w=6),
             stat("Failed notifications", "Notifications Alertmanager failed to deliver in the range.", "none",
                  [Q("sum(increase(alertmanager_notifications_failed_total[$__range])) or vector(0)")],
-                 thresholds=[(None, "green"), (1, "red")]),
+                 w=6, thresholds=[(None, "green"), (1, "red")]),
             table("Firing alerts", "Every alert firing now with its labels.", "none",
                   [Q('ALERTS{alertstate="firing", %s}' % HOST_SEL)],
-                  hide=("Time", "Value", "__name__", "alertstate")),
+                  w=24, hide=("Time", "Value", "__name__", "alertstate")),
         ]),
         ("History", [
             timeline("Alert history", "When each alert fired over the range.", "none",
