@@ -305,8 +305,8 @@ def accelerator_detail():
                           GPU_LEGEND + " slowdown")]),
             timeseries("Headroom to slowdown", "Slowdown threshold minus temperature (NVIDIA); below 5 C throttling is near.",
                        "celsius",
-                       [Q("all_smi_gpu_temperature_threshold_slowdown_celsius{%s} - on (instance, gpu_uuid) "
-                          "all_smi_gpu_temperature_celsius{%s}" % (GPU_SEL, GPU_SEL), GPU_LEGEND)],
+                       [Q("all_smi_gpu_temperature_threshold_slowdown_celsius{%s} - all_smi_gpu_temperature_celsius{%s}"
+                          % (GPU_SEL, GPU_SEL), GPU_LEGEND)],
                        thresholds=[(None, "red"), (5, "orange"), (10, "green")]),
             timeseries("Power against limit", "Power draw and the current power limit (NVIDIA).", "watt",
                        [Q("all_smi_gpu_power_consumption_watts{%s}" % GPU_SEL, GPU_LEGEND),
@@ -322,7 +322,7 @@ def accelerator_detail():
         ("NVIDIA depth (dcgm-exporter)", [
             timeseries("XID errors (last code)", "The last XID code per GPU (sticky until the exporter restarts); "
                        "48, 63, 64, 74, 79, 92, 94, 95, 119, 120 are hardware faults.", "none",
-                       [Q("DCGM_FI_DEV_XID_ERRORS{%s}" % DCGM_SEL, DCGM_LEGEND + " XID {{err_code}}")]),
+                       [Q("DCGM_FI_DEV_XID_ERRORS{%s}" % DCGM_SEL, DCGM_LEGEND)]),
             timeseries("ECC errors", "Double-bit (uncorrectable) and single-bit volatile ECC errors in the interval.",
                        "none",
                        [Q("increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{%s}[$__rate_interval])" % DCGM_SEL,
