@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -540,6 +541,38 @@ def alerts():
     return dashboard("accelmon-alerts", "Accelmon / Alerts",
                      "Firing alerts, their history, silences in effect and the health of rule evaluation.",
                      ["alerts"], "node", rows)
+
+
+# ----------------------------------------------------------------------------- query expansion
+
+def grafana_regex_escape(value):
+    """prometheusSpecialRegexEscape of Grafana's Prometheus datasource (multi-value variables)."""
+    return re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+
+
+def expand_query(expr, variables, rate_interval, range_, chosen=None):
+    """A panel query as Grafana sends it to Prometheus.
+
+    variables: {name: variable JSON} of the dashboard; chosen: {name: single value}, others
+    are "All" (the allValue of query variables, the current value of custom ones).
+    """
+    chosen = chosen or {}
+
+    def value(match):
+        name = match.group(1) or match.group(2)
+        if name == "__rate_interval":
+            return rate_interval
+        if name == "__range":
+            return range_
+        var = variables[name]
+        if name in chosen:
+            multi = var.get("multi") or var.get("includeAll")
+            return grafana_regex_escape(chosen[name]) if multi else chosen[name]
+        if var["type"] == "custom":
+            return var["current"]["value"]
+        return var["allValue"]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
 
 
 # family (folder) -> dashboards; roles/grafana provisions one folder per family.

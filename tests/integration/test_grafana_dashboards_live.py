@@ -26,6 +26,8 @@ Needs: apt-get install prometheus prometheus-alertmanager prometheus-node-export
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -315,29 +317,18 @@ def _dashboards():
     return [json.loads(p.read_text()) for p in sorted(DASHBOARDS.rglob("*.json"))]
 
 
-def _grafana_escape(value):
-    """prometheusSpecialRegexEscape of Grafana's Prometheus datasource (multi-value variables)."""
-    return re.sub(r"[$^*{}\[\]'+?.()|]", lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
+@functools.lru_cache(maxsize=1)
+def _generator():
+    spec = importlib.util.spec_from_file_location("grafana_dashboards", os.path.join(ROOT, "tools", "grafana_dashboards.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def expand(expr, variables, chosen=None):
     """expr with the template variables as Grafana sends them: All, or the chosen single values."""
-    chosen = chosen or {}
-
-    def value(match):
-        name = match.group(1) or match.group(2)
-        if name == "__rate_interval":
-            return RATE_INTERVAL
-        if name == "__range":
-            return RANGE
-        var = variables[name]
-        if name in chosen:
-            return _grafana_escape(chosen[name]) if var.get("multi") or var.get("includeAll") else chosen[name]
-        if var["type"] == "custom":
-            return var["current"]["value"]
-        return var["allValue"]
-
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
+    return _generator().expand_query(expr, variables, RATE_INTERVAL, RANGE, chosen)
 
 
 def panels_of(dash):
