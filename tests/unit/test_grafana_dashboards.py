@@ -58,6 +58,12 @@ def test_regenerating_changes_nothing():
         assert present[name] == text, "%s is stale: run .venv/bin/python tools/grafana_dashboards.py" % name
 
 
+def test_dashboards_doc_is_current():
+    doc = ROOT / "docs" / "dashboards.md"
+    assert doc.read_text() == _generator().render_doc(), (
+        "run .venv/bin/python tools/grafana_dashboards.py --doc > docs/dashboards.md")
+
+
 def test_families_and_uids():
     dashes = [_load(p) for p in _files()]
     assert {p.parent.name for p in _files()} == {"fleet", "accelerators", "nodes", "storage", "alerts"}
