@@ -173,19 +173,22 @@ def _thresholds(steps):
 
 # ----------------------------------------------------------------------------- variables
 
-def _query_var(name, label, query, desc, multi=True):
-    v = (db.QueryVariable(name).label(label).description(desc).datasource(DS)
+def _query_var(name, label, query, desc, include_all=True):
+    v = (db.QueryVariable(name).label(label).description(desc).datasource(DS).multi(True)
          .query(query).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC))
-    if multi:
-        v = v.multi(True).include_all(True).all_value(".*")
-    return v.current(dm.VariableOption(selected=True, text="All", value="$__all"))
+    if not include_all:
+        return v  # Grafana preselects the first value
+    return v.include_all(True).all_value(".*").current(dm.VariableOption(selected=True, text="All", value="$__all"))
 
 
-def variables(kind):
+def variables(kind, all_hosts):
     """The variables of a dashboard.
 
     kind: 'node' (hosts), 'fleet' (hosts and vendor) or 'device' (accelerator hosts, vendor and
     device). Group, environment, team and provider come from the node job, which every host runs.
+    all_hosts: the Host variable offers "All" (aggregating dashboards). Per-host dashboards
+    start on one host and take several, never all: at 10,000 hosts a per-host panel over all
+    of them is 10,000 series and tens of seconds (docs/performance.md).
     """
     base = 'up{job="node"'
     out = [
@@ -210,7 +213,7 @@ def variables(kind):
     out.append(_query_var(
         "instance", "Host",
         'label_values(%s, group=~"$group", environment=~"$environment", team=~"$team", provider=~"$provider"}, instance)'
-        % hosts, "Inventory name of the host."))
+        % hosts, "Inventory name of the host.", include_all=all_hosts))
     if kind == "device":
         out.append(_query_var(
             "device", "Device",
@@ -219,10 +222,10 @@ def variables(kind):
     return out
 
 
-def dashboard(uid, title, desc, tags, kind, rows):
+def dashboard(uid, title, desc, tags, kind, rows, all_hosts=False):
     d = (db.Dashboard(title).uid(uid).description(desc).tags(["accelmon"] + tags).editable()
          .tooltip(dm.DashboardCursorSync.CROSSHAIR).time("now-6h", "now").refresh("1m")
-         .timezone("browser").variables(variables(kind)))
+         .timezone("browser").variables(variables(kind, all_hosts)))
     for row_title, panels in rows:
         d = d.with_row(db.Row(row_title))
         for panel in panels:
@@ -267,8 +270,10 @@ def fleet_overview():
                   "Devices seen on the host in the last day that all-smi does not report now (0 = all present). "
                   "The inventory's declared count is not in Prometheus: this compares with the host's own history.",
                   "none", [Q("%s - (%s or %s * 0)" % (seen, now, seen))], sort="Value"),
-            timeline("Hosts up / down", "node_exporter scrape status per host.", "none",
-                     [Q('up{job="node", %s}' % HOST_SEL, "{{instance}}")], UP_DOWN),
+            timeseries("Hosts down per group", "node_exporter targets not answering, per primary group.", "none",
+                       [Q('count by (group) (up{job="node", %s} == 0)' % HOST_SEL, "{{group}}")], min_val=0),
+            table("Hosts down now", "Which hosts do not answer node_exporter scrapes, and their group and team.",
+                  "none", [Q('up{job="node", %s} == 0' % HOST_SEL)], hide=("Time", "Value", "__name__")),
         ]),
         ("Hot spots", [
             table("Hottest devices", "Top 10 device temperatures now.", "celsius",
@@ -285,7 +290,7 @@ def fleet_overview():
     ]
     return dashboard("accelmon-fleet-overview", "Accelmon / Fleet overview",
                      "The whole accelerator fleet: devices per vendor and group, hosts up, alerts, hot spots.",
-                     ["fleet"], "fleet", rows)
+                     ["fleet"], "fleet", rows, all_hosts=True)
 
 
 def accelerator_detail():
@@ -540,7 +545,7 @@ def alerts():
     ]
     return dashboard("accelmon-alerts", "Accelmon / Alerts",
                      "Firing alerts, their history, silences in effect and the health of rule evaluation.",
-                     ["alerts"], "node", rows)
+                     ["alerts"], "node", rows, all_hosts=True)
 
 
 # ----------------------------------------------------------------------------- query expansion
@@ -570,6 +575,8 @@ def expand_query(expr, variables, rate_interval, range_, chosen=None):
             return grafana_regex_escape(chosen[name]) if multi else chosen[name]
         if var["type"] == "custom":
             return var["current"]["value"]
+        if not var.get("includeAll"):
+            raise KeyError("variable %s has no All: choose a value" % name)
         return var["allValue"]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)

@@ -11,8 +11,10 @@ a dashboard that loads in under 2 s; this measures what Prometheus needs for eac
    the textfile series), one sample a minute, and backfills them with
    `promtool tsdb create-blocks-from openmetrics` (in chunks of targets);
 2. starts /usr/bin/prometheus on 127.0.0.1 over those blocks (nothing scraped);
-3. runs every panel query of roles/grafana/files/dashboards with the variables at "All"
-   (the most expensive choice) as Grafana would: range queries over the last hour with a
+3. runs every variable query and every panel query of roles/grafana/files/dashboards as a
+   dashboard opens: "All" for every variable, except the Host of the per-host dashboards
+   (node, accelerator detail, storage), which open on one host (they offer no "All"); as
+   Grafana sends them: range queries over the last hour with a
    15 s step and $__rate_interval = 4 min (4 x the 1 min sample interval), instant queries
    at the end of the hour; each query REPEATS times, the median and the worst are kept.
 
@@ -27,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -49,6 +52,7 @@ RANGE = "1h"
 TEAMS = ("ml-training", "inference", "research", "platform")
 ENVS = ("production", "staging", "dev")
 PROVIDERS = ("onprem", "aws", "gcp")
+FIRST_HOST = "node00000.onprem.example"  # first in sort order; an NVIDIA host (even index)
 
 
 def _generator():
@@ -222,13 +226,25 @@ def main():
             except OSError:
                 time.sleep(0.5)
         version = subprocess.run([prometheus, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
-        series = get_json(base + "/api/v1/query?query=count(%7B__name__%3D~%22.%2B%22%7D)")["data"]["result"]
+        series = get_json(base + "/api/v1/query?" + urllib.parse.urlencode(
+            {"query": 'count({__name__=~".+"})', "time": str(t_end)}))["data"]["result"]
         print("%s, %s series in the backfilled blocks" % (version, series[0]["value"][1] if series else "?"))
         gen = _generator()
-        rows = []
+        rows, var_rows = [], []
         for path in sorted(DASHBOARDS.rglob("*.json")):
             dash = json.loads(path.read_text())
             variables = {v["name"]: v for v in dash["templating"]["list"]}
+            # Per-host dashboards open on the first host (Grafana's default without "All").
+            chosen = {} if variables["instance"].get("includeAll") else {"instance": FIRST_HOST}
+            for name, var in variables.items():
+                if var["type"] != "query":
+                    continue
+                match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", var["query"])
+                selector = gen.expand_query(match.group(1), variables, RATE_INTERVAL, RANGE, chosen)
+                start = time.perf_counter()
+                values = get_json(base + "/api/v1/label/%s/values?" % match.group(2) + urllib.parse.urlencode(
+                    {"match[]": selector, "start": str(t_end - HOUR), "end": str(t_end)}))["data"]
+                var_rows.append((dash["uid"], name, time.perf_counter() - start, len(values)))
             for panel in dash["panels"]:
                 if panel["type"] == "row":
                     continue
@@ -237,7 +253,7 @@ def main():
                     start = time.perf_counter()
                     count = 0
                     for target in panel["targets"]:
-                        expr = gen.expand_query(target["expr"], variables, RATE_INTERVAL, RANGE)
+                        expr = gen.expand_query(target["expr"], variables, RATE_INTERVAL, RANGE, chosen)
                         if target.get("instant"):
                             q = {"query": expr, "time": str(t_end)}
                             url = base + "/api/v1/query?" + urllib.parse.urlencode(q)
@@ -256,6 +272,9 @@ def main():
         for uid in sorted({r[0] for r in rows}):
             mine = [r for r in rows if r[0] == uid]
             print("%-28s %3d %7.3fs %7.3fs" % (uid, len(mine), max(r[2] for r in mine), sum(r[2] for r in mine)))
+        print("\nslowest variable queries (labels API, 1 h):")
+        for uid, name, secs, count in sorted(var_rows, key=lambda r: -r[2])[:5]:
+            print("%-28s %-12s %7.3fs %6d values" % (uid, name, secs, count))
         over = [r for r in rows if r[2] >= 2.0]
         print("\npanels at or over 2 s: %d of %d" % (len(over), len(rows)))
     finally:

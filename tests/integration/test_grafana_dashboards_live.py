@@ -337,47 +337,60 @@ def panels_of(dash):
             yield panel
 
 
-def label_values(lab, query, variables):
+def label_values(lab, query, variables, chosen=None):
     match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
     assert match, query
     series = get(lab.prom + "/api/v1/series?" + urllib.parse.urlencode(
-        {"match[]": expand(match.group(1), variables), "start": "%.3f" % (time.time() - 300)}))["data"]
+        {"match[]": expand(match.group(1), variables, chosen), "start": "%.3f" % (time.time() - 300)}))["data"]
     return sorted({s[match.group(2)] for s in series if match.group(2) in s})
 
 
+def _selections(lab, variables, chosen):
+    """The variable choices to try: per-host dashboards (Host without All) once per host."""
+    host = variables["instance"]
+    if host.get("includeAll") or "instance" in (chosen or {}):
+        return [dict(chosen or {})]
+    return [dict(chosen or {}, instance=h) for h in label_values(lab, host["query"], variables, chosen)]
+
+
 def _run_all_panels(lab, chosen=None):
-    empty, checked = [], 0
+    """Problems found: panels without data (for every selection) and legends naming absent labels."""
+    problems, checked = [], 0
     for dash in _dashboards():
         variables = {v["name"]: v for v in dash["templating"]["list"]}
+        selections = _selections(lab, variables, chosen)
+        assert selections, dash["uid"]
         for panel in panels_of(dash):
+            key = (dash["uid"], panel["title"])
             for target in panel["targets"]:
-                # "or vector(0)" keeps a stat at 0 instead of "No data"; the proof is the series itself.
-                expr = expand(target["expr"].replace(" or vector(0)", ""), variables, chosen)
-                result = lab.query(expr, instant=target.get("instant", False))
+                result = []
+                for selection in selections:
+                    # "or vector(0)" keeps a stat at 0 instead of "No data"; the proof is the series itself.
+                    expr = expand(target["expr"].replace(" or vector(0)", ""), variables, selection)
+                    result += lab.query(expr, instant=target.get("instant", False))
                 checked += 1
-                key = (dash["uid"], panel["title"])
                 if not result and key not in ALLOWED_EMPTY:
-                    empty.append("%s / %s: %s" % (key[0], key[1], expr))
+                    problems.append("%s / %s: no data for %s" % (key[0], key[1], target["expr"]))
                 legend_labels = set(re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat", "")))
                 if result and legend_labels:
                     present = set().union(*(set(r["metric"]) for r in result))
                     if not legend_labels <= present:
-                        empty.append("%s / %s: legend labels %s not in the series (%s)" % (
+                        problems.append("%s / %s: legend labels %s not in the series (%s)" % (
                             key[0], key[1], sorted(legend_labels - present), sorted(present)))
-    return empty, checked
+    return problems, checked
 
 
 def test_every_panel_query_returns_lab_data(lab):
-    empty, checked = _run_all_panels(lab)
+    problems, checked = _run_all_panels(lab)
     assert checked > 60
-    assert not empty, "panel queries without data (add to ALLOWED_EMPTY only with a reason) or with legend " \
-        "labels the series lack:\n" + "\n".join(empty)
+    assert not problems, "panel queries without data (add to ALLOWED_EMPTY only with a reason) or with legend " \
+        "labels the series lack:\n" + "\n".join(problems)
 
 
 def test_panels_with_a_group_selected(lab):
     # One value of a multi-value variable goes through Grafana's regex escaping (':' and '/').
-    empty, _ = _run_all_panels(lab, chosen={"group": "infrastructure:onprem/lab"})
-    assert not empty, "\n".join(empty)
+    problems, _ = _run_all_panels(lab, chosen={"group": "infrastructure:onprem/lab"})
+    assert not problems, "\n".join(problems)
 
 
 def test_allowed_empty_panels_exist():
@@ -389,18 +402,28 @@ def test_variables_are_fed_by_target_labels(lab):
     seen = {}
     for dash in _dashboards():
         variables = {v["name"]: v for v in dash["templating"]["list"]}
-        for name, var in variables.items():
-            if var["type"] != "query":
-                continue
-            values = label_values(lab, var["query"], variables)
-            assert values, "%s: variable %s offers nothing (%s)" % (dash["uid"], name, var["query"])
-            seen.setdefault(name, set()).update(values)
+        for selection in _selections(lab, variables, None):
+            for name, var in variables.items():
+                if var["type"] != "query":
+                    continue
+                values = label_values(lab, var["query"], variables, selection)
+                assert values or name == "device", "%s: variable %s offers nothing (%s)" % (dash["uid"], name, var["query"])
+                seen.setdefault(name, set()).update(values)
     assert seen["group"] == {"infrastructure:onprem/lab"}
     assert seen["environment"] == {"production", "staging"}
     assert seen["team"] == {"gpu-team", "npu-team"}
     assert seen["provider"] == {"onprem"}
     assert seen["instance"] >= {"lab-gpu-01", "lab-npu-01", "lab-cpu-01", "lab-down-01"}
     assert len(seen["device"]) == 2 + 7, seen["device"]  # 2 NVIDIA + the NPU host's 7 devices
+
+
+def test_per_host_dashboards_never_default_to_all_hosts():
+    for dash in _dashboards():
+        host = {v["name"]: v for v in dash["templating"]["list"]}["instance"]
+        if dash["uid"] in ("accelmon-fleet-overview", "accelmon-alerts"):
+            assert host["includeAll"] and host["current"]["value"] == "$__all"
+        else:
+            assert not host.get("includeAll") and host["multi"], dash["uid"]
 
 
 def test_vendor_variable_selects_by_model(lab):

@@ -167,9 +167,11 @@ def test_shards_with_tls_ipv6_and_the_long_term_store(tmp_path):
     assert mode == 0o640
 
 
-def test_sharded_remote_write_without_long_term_store_is_refused(tmp_path):
-    _, proc = render(tmp_path, SHARDED, check=False)
-    assert proc.returncode != 0
+def test_sharded_remote_write_without_long_term_store_gets_a_datasource_per_shard(tmp_path):
+    out, proc = render(tmp_path, SHARDED)
+    ds = datasources(out)["datasources"]
+    assert [d["name"] for d in ds] == ["Prometheus prom-s0 (shard 0 of 2)", "Prometheus prom-s1 (shard 1 of 2)"]
+    assert [d["isDefault"] for d in ds] == [True, False]
     assert "grafana_prometheus_longterm_url is empty" in proc.stdout
 
 
