@@ -620,7 +620,11 @@ Every dashboard has these variables, fed by the target labels Prometheus already
 store), **Group** (primary group path, `group`), **Environment**, **Team**, **Provider**,
 **Host** (`instance`, the inventory name). Accelerator dashboards add **Vendor** (all-smi has
 no vendor label: the choice is a regex over the model string in `gpu`/`npu`/`modelName`) and
-the detail dashboard **Device** (`gpu_uuid`: stable when `gpu_index` shifts). Legends name
+the detail dashboard **Device** (`gpu_uuid`: stable when `gpu_index` shifts). The per-host
+dashboards (Accelerator detail, Node, Storage and checks) open on one host and take several,
+but offer no "All": at 10,000 hosts one per-host panel over every host is 10,000 series and
+10-60 s of Prometheus time; the Fleet overview and Alerts aggregate and do offer "All".
+Legends name
 host and device: `{{instance}} / {{gpu_index}}` (all-smi), `{{instance}} / {{npu_index}}`
 (NPU series), `{{instance}} / {{gpu}}` (dcgm-exporter's index). Panel types: timeseries, stat,
 table, state timeline; every panel has a unit.
