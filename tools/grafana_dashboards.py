@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """The Grafana dashboards of accelmon.monitoring, as code: one module, committed JSON.
 
     .venv/bin/python tools/grafana_dashboards.py           # write roles/grafana/files/dashboards/
@@ -247,7 +247,7 @@ def fleet_overview():
         ("Fleet", [
             stat("Accelerators", "Devices all-smi reports now.", "none", [Q("count(%s) or vector(0)" % acc)]),
             stat("Hosts up", "node_exporter targets that answer.", "none",
-                 [Q('count(up{job="node", %s} == 1) or vector(0)' % HOST_SEL)]),
+                 [Q('sum(up{job="node", %s})' % HOST_SEL)]),
             stat("Hosts down", "node_exporter targets that do not answer.", "none",
                  [Q('count(up{job="node", %s} == 0) or vector(0)' % HOST_SEL)],
                  thresholds=[(None, "green"), (1, "red")]),
@@ -266,10 +266,10 @@ def fleet_overview():
                   "none", [Q("count by (gpu, group) (%s)" % acc)], sort="Value"),
             timeseries("Accelerators per model", "Device count over time: a drop is a device that vanished.",
                        "none", [Q("count by (gpu) (%s)" % acc, "{{gpu}}")], min_val=0),
-            table("Accelerators missing per host",
-                  "Devices seen on the host in the last day that all-smi does not report now (0 = all present). "
+            table("Hosts missing accelerators",
+                  "Hosts where all-smi reports fewer devices than it did in the last day, and how many are missing. "
                   "The inventory's declared count is not in Prometheus: this compares with the host's own history.",
-                  "none", [Q("%s - (%s or %s * 0)" % (seen, now, seen))], sort="Value"),
+                  "none", [Q("%s - (%s or %s * 0) > 0" % (seen, now, seen))], sort="Value"),
             timeseries("Hosts down per group", "node_exporter targets not answering, per primary group.", "none",
                        [Q('count by (group) (up{job="node", %s} == 0)' % HOST_SEL, "{{group}}")], min_val=0),
             table("Hosts down now", "Which hosts do not answer node_exporter scrapes, and their group and team.",

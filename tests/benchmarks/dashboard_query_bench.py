@@ -186,7 +186,7 @@ def main():
     parser.add_argument("--targets", type=int, default=10000)
     parser.add_argument("--chunk", type=int, default=2500, help="targets per backfilled OpenMetrics file")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--keep", help="keep the TSDB in this directory")
+    parser.add_argument("--keep", help="keep the TSDB in this directory (a second run reuses it)")
     args = parser.parse_args()
     prometheus = shutil.which("prometheus") or "/usr/bin/prometheus"
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
@@ -196,10 +196,12 @@ def main():
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="accelmon-dash-bench-"))
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
-    t_end = int(time.time()) // STEP_S * STEP_S - STEP_S
+    stamp = tmp / "t_end"
+    reuse = args.keep and stamp.exists()
+    t_end = int(stamp.read_text()) if reuse else int(time.time()) // STEP_S * STEP_S - STEP_S
     t0 = time.time()
     samples = 0
-    for first in range(0, args.targets, args.chunk):
+    for first in range(0, 0 if reuse else args.targets, args.chunk):
         om = tmp / "chunk.om"
         samples += write_chunk(om, first, min(first + args.chunk, args.targets), t_end)
         proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(data)],
@@ -207,8 +209,12 @@ def main():
         if proc.returncode != 0:
             sys.exit("promtool failed: %s" % (proc.stderr or proc.stdout)[-2000:])
         om.unlink()
-    print("backfilled %d targets, %.1f M samples (1 h, one a minute) in %.0f s" % (
-        args.targets, samples / 1e6, time.time() - t0))
+    if reuse:
+        print("reusing the backfilled TSDB in %s" % data)
+    else:
+        stamp.write_text(str(t_end))
+        print("backfilled %d targets, %.1f M samples (1 h, one a minute) in %.0f s" % (
+            args.targets, samples / 1e6, time.time() - t0))
 
     port = free_port()
     (tmp / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")

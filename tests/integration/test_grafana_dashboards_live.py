@@ -16,8 +16,8 @@ $__rate_interval and $__range) and runs it against Debian's real Prometheus, whi
 
 with the files playbooks/render.yml writes from a small fleet model (its compiled alert
 rules included), all on loopback addresses and free ports. Faults injected through the
-emulator's control files (GPU over-temperature, an XID, ECC double-bit errors) and the down
-host make the alert rules fire. A panel query that returns nothing fails the test unless
+emulator's control files (GPU over-temperature, an XID, ECC double-bit errors, a device that
+vanishes after Prometheus saw it) and the down host make the alert rules fire. A panel query that returns nothing fails the test unless
 ALLOWED_EMPTY names it with the reason. Query variables are checked the same way: each must
 offer values from the labels Prometheus carries.
 
@@ -221,7 +221,7 @@ class Lab:
     def faults(self):
         gpu = self.base / "faults-gpu.json"
         gpu.write_text(json.dumps([{"type": "temperature", "device": 0, "celsius": 95},
-                                   {"type": "utilization", "device": 1, "percent": 87}]))
+                                   {"type": "utilization", "device": 0, "percent": 87}]))
         dcgm = self.base / "faults-dcgm.json"
         dcgm.write_text(json.dumps([{"type": "xid", "device": 0, "code": 79},
                                     {"type": "ecc_dbe", "device": 1, "count": 2}]))
@@ -257,6 +257,13 @@ class Lab:
         wait_ready(self.prom + "/-/ready", prom, "prometheus")
         wait_ready(self.am + "/-/ready", am, "alertmanager")
         self.started = time.time()
+        # Once Prometheus has seen both NVIDIA devices, device 1 drops out (the emulator stops
+        # serving it, as all-smi does when a device's handle fails).
+        deadline = time.time() + 60
+        while not self.query('all_smi_gpu_info{instance="lab-gpu-01"}', instant=True) and time.time() < deadline:
+            time.sleep(1)
+        time.sleep(3)
+        gpu_faults.write_text(json.dumps(json.loads(gpu_faults.read_text()) + [{"type": "vanish", "device": 1}]))
         silence = {"matchers": [{"name": "alertname", "value": "AcceleratorHighUtilization", "isRegex": False}],
                    "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600)),
@@ -307,7 +314,7 @@ def lab(tmp_path_factory):
     lab.render()
     lab.start()
     try:
-        lab.wait_for_alerts({"AcceleratorHighTemperature", "NvidiaXidError", "NodeDown"})
+        lab.wait_for_alerts({"AcceleratorHighTemperature", "NvidiaXidError", "NodeDown", "AcceleratorOffline"})
         yield lab
     finally:
         lab.stop()
@@ -434,7 +441,8 @@ def test_vendor_variable_selects_by_model(lab):
         res = lab.query(expand('count(all_smi_gpu_info{gpu=~"$vendor"})', variables, {"vendor": option["value"]}),
                         instant=True)
         counts[option["text"]] = int(res[0]["value"][1]) if res else 0
-    assert counts == {"All": 9, "NVIDIA": 2, "AMD": 1, "Intel Gaudi": 2, "Rebellions": 1, "FuriosaAI": 1,
+    # NVIDIA device 1 of lab-gpu-01 vanished: 1 NVIDIA device left
+    assert counts == {"All": 8, "NVIDIA": 1, "AMD": 1, "Intel Gaudi": 2, "Rebellions": 1, "FuriosaAI": 1,
                       "Tenstorrent": 1, "Google TPU": 1}, counts
 
 
