@@ -75,8 +75,9 @@ def families(nvidia):
     fam = {
         "up": ("gauge", [('job="node"', lambda i, k: 0 if i % 97 == 0 else 1), ('job="allsmi"', lambda i, k: 1)]
                + ([('job="dcgm"', lambda i, k: 1)] if nvidia else [])),
-        "node_cpu_seconds_total": ("counter", [('job="node",cpu="0",mode="idle"', lambda i, k: 1e5 + 30 * k),
-                                                ('job="node",cpu="0",mode="user"', lambda i, k: 1e5 + 30 * k)]),
+        "node_cpu_seconds_total": ("counter", [
+            ('job="node",cpu="0",mode="idle"', lambda i, k: 1e5 + 30 * k),
+            ('job="node",cpu="0",mode="user"', lambda i, k: 1e5 + 30 * k)]),
         "node_memory_MemTotal_bytes": ("gauge", [('job="node"', lambda i, k: 1e12)]),
         "node_memory_MemAvailable_bytes": ("gauge", [('job="node"', lambda i, k: 3e11 + (i % 11) * 5e10)]),
         "node_load1": ("gauge", [('job="node"', lambda i, k: (i + k) % 40)]),
@@ -103,7 +104,10 @@ def families(nvidia):
         "all_smi_gpu_frequency_mhz": ("gauge", [('job="allsmi"', lambda i, k: 1980)]),
         "all_smi_gpu_info": ("gauge", [('job="allsmi",type="GPU",driver_version="580.159.04"', lambda i, k: 1)]),
     }
-    gpu = lambda extra: extra + ',gpu=%s,gpu_index="0",gpu_uuid="GPU-%%08d"' % gpu_model  # noqa: E731
+
+    def gpu(extra):
+        return extra + ',gpu=%s,gpu_index="0",gpu_uuid="GPU-%%08d"' % gpu_model
+
     for name, (mtype, series) in list(fam.items()):
         if name.startswith("all_smi_"):
             fam[name] = (mtype, [(gpu(lab), f) for lab, f in series])
