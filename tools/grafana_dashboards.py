@@ -683,7 +683,7 @@ def main(argv=None):
     present = {str(p.relative_to(args.out)): p.read_text() for p in args.out.rglob("*.json")} if args.out.is_dir() else {}
     stale = sorted(set(wanted.items()) ^ set(present.items()))
     if args.check:
-        for name in sorted({n for n, _ in stale}):
+        for name in sorted({item[0] for item in stale}):
             print("stale: %s (run tools/grafana_dashboards.py)" % (args.out / name))
         return 1 if stale else 0
     for name in set(present) - set(wanted):

@@ -135,7 +135,7 @@ def test_ha_pair_gets_one_datasource_per_replica(ha_pair):
 
 
 def test_dashboard_providers_one_folder_per_family(ha_pair):
-    out, _ = ha_pair
+    out = ha_pair[0]
     tree = out / "tree"
     providers = yaml.safe_load((tree / "etc/grafana/provisioning/dashboards/accelmon.yml").read_text())["providers"]
     assert [p["folder"] for p in providers] == [
@@ -151,8 +151,8 @@ def test_dashboard_providers_one_folder_per_family(ha_pair):
 
 
 def test_shards_with_tls_ipv6_and_the_long_term_store(tmp_path):
-    out, _ = render(tmp_path, SHARDED, grafana_prometheus_longterm_url="https://mimir.example.com/prometheus",
-                    grafana_prometheus_basic_auth={"username": "grafana", "password": "vault-pw"})
+    out = render(tmp_path, SHARDED, grafana_prometheus_longterm_url="https://mimir.example.com/prometheus",
+                 grafana_prometheus_basic_auth={"username": "grafana", "password": "vault-pw"})[0]
     ds = datasources(out)["datasources"]
     assert [d["name"] for d in ds] == [
         "Prometheus long-term store", "Prometheus prom-s0 (shard 0 of 2)", "Prometheus prom-s1 (shard 1 of 2)"]
@@ -189,7 +189,7 @@ def test_sharded_remote_write_without_long_term_store_gets_a_datasource_per_shar
     ids=["no-password", "install-method", "listen-address", "family", "unknown-host", "duplicate"],
 )
 def test_bad_settings_are_refused_with_the_fix(tmp_path, extra, message):
-    _, proc = render(tmp_path, check=False, **extra)
+    proc = render(tmp_path, check=False, **extra)[1]
     assert proc.returncode != 0
     assert message in proc.stdout, proc.stdout[-3000:]
     assert "s3cret" not in proc.stdout
@@ -223,29 +223,29 @@ def test_changes_reload_provisioning_through_the_admin_api_once(tmp_path):
     try:
         url = "http://127.0.0.1:%d" % api.server_address[1]
         auth = "Basic " + base64.b64encode(b"admin:s3cret-from-vault").decode()
-        _, proc = render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url)
+        proc = render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url)[1]
         assert sorted(api.calls) == [("/api/admin/provisioning/dashboards/reload", auth),
                                      ("/api/admin/provisioning/datasources/reload", auth)]
         assert "s3cret" not in proc.stdout
         api.calls.clear()
-        _, proc = render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url)
+        render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url)
         assert api.calls == [], "nothing changed, nothing to reload"
-        _, proc = render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url,
-                         grafana_prometheus_longterm_url="http://vm.example.com:8428")
+        render(tmp_path, grafana_install_method="none", grafana_reload_method="api", grafana_api_url=url,
+               grafana_prometheus_longterm_url="http://vm.example.com:8428")
         assert api.calls == [("/api/admin/provisioning/datasources/reload", auth)]
     finally:
         api.shutdown()
 
 
 def test_existing_grafana_needs_no_password_without_api_reload(tmp_path):
-    out, _ = render(tmp_path, grafana_install_method="none", grafana_reload_method="none", grafana_admin_password="")
+    out = render(tmp_path, grafana_install_method="none", grafana_reload_method="none", grafana_admin_password="")[0]
     assert datasources(out)["datasources"]
 
 
 def test_grafana_ini_is_hardened_and_keeps_the_password_out(tmp_path):
-    out, _ = render(tmp_path, grafana_web_listen_address="127.0.0.1:3001", grafana_root_url="https://g.example.com/",
+    out = render(tmp_path, grafana_web_listen_address="127.0.0.1:3001", grafana_root_url="https://g.example.com/",
                     grafana_ini={"server": {"protocol": "https", "cert_file": "/etc/g.crt", "cert_key": "/etc/g.key"},
-                                 "auth.generic_oauth": {"enabled": True}})
+                                 "auth.generic_oauth": {"enabled": True}})[0]
     text = (out / "grafana.ini").read_text()
     assert "s3cret" not in text
     ini = configparser.ConfigParser(interpolation=None)
@@ -267,7 +267,7 @@ def test_unit_is_hardened_and_verifies(tmp_path):
     binary = home / "current" / "bin" / "grafana"
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
-    out, _ = render(tmp_path, grafana_install_dir=str(home), grafana_system_user="root", grafana_system_group="root")
+    out = render(tmp_path, grafana_install_dir=str(home), grafana_system_user="root", grafana_system_group="root")[0]
     unit = (out / "grafana.service").read_text()
     for line in ("NoNewPrivileges=true", "ProtectSystem=strict", "CapabilityBoundingSet=", "PrivateDevices=true",
                  "ReadWritePaths=/var/lib/grafana /var/log/grafana", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
@@ -282,7 +282,7 @@ def test_unit_is_hardened_and_verifies(tmp_path):
 
 
 def test_package_unit_is_a_drop_in(tmp_path):
-    out, _ = render(tmp_path, grafana_install_method="package")
+    out = render(tmp_path, grafana_install_method="package")[0]
     unit = (out / "grafana.service").read_text()
     assert "[Install]" not in unit and "ExecStart=\n" in unit
     assert "ExecStart=/usr/share/grafana/bin/grafana server \\" in unit
