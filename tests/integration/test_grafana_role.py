@@ -244,8 +244,8 @@ def test_existing_grafana_needs_no_password_without_api_reload(tmp_path):
 
 def test_grafana_ini_is_hardened_and_keeps_the_password_out(tmp_path):
     out = render(tmp_path, grafana_web_listen_address="127.0.0.1:3001", grafana_root_url="https://g.example.com/",
-                    grafana_ini={"server": {"protocol": "https", "cert_file": "/etc/g.crt", "cert_key": "/etc/g.key"},
-                                 "auth.generic_oauth": {"enabled": True}})[0]
+                 grafana_ini={"server": {"protocol": "https", "cert_file": "/etc/g.crt", "cert_key": "/etc/g.key"},
+                              "auth.generic_oauth": {"enabled": True}})[0]
     text = (out / "grafana.ini").read_text()
     assert "s3cret" not in text
     ini = configparser.ConfigParser(interpolation=None)
