@@ -57,7 +57,7 @@ units: venv ## ansible-test units on the same copy
 	bash tests/ansible-test.sh units
 
 lint: venv collection-link ## ansible-lint (production profile) and ruff
-	$(BIN)/ruff check plugins tests
+	$(BIN)/ruff check plugins tests tools
 	$(BIN)/ansible-lint --profile production
 
 LAB_INVENTORY := inventory/examples/lab/lab.accelmon.yml
