@@ -287,3 +287,32 @@ def test_package_unit_is_a_drop_in(tmp_path):
     assert "[Install]" not in unit and "ExecStart=\n" in unit
     assert "ExecStart=/usr/share/grafana/bin/grafana server \\" in unit
     assert textwrap.dedent("--packaging=deb") in unit
+
+
+def test_whole_role_on_an_existing_grafana_is_idempotent(tmp_path):
+    """The main entry point with grafana_install_method none: files only, second run unchanged."""
+    play = tmp_path / "site.yml"
+    play.write_text(textwrap.dedent("""\
+        - name: Existing Grafana, provisioning only
+          hosts: localhost
+          connection: local
+          gather_facts: true
+          roles:
+            - role: accelmon.monitoring.grafana
+              vars:
+                grafana_install_method: none
+                grafana_reload_method: none
+                grafana_system_group: root
+                grafana_config_dir: "{{ base }}/etc"
+                grafana_dashboards_dir: "{{ base }}/dashboards"
+                grafana_prometheus_hosts: [prom-a, prom-b]
+        """))
+    (tmp_path / "inventory.yml").write_text(INVENTORY)
+    args = [os.path.join(BIN, "ansible-playbook"), str(play), "-i", str(tmp_path / "inventory.yml"),
+            "-e", "base=%s" % tmp_path]
+    first = run(args)
+    assert "changed=4" in first.stdout.split("PLAY RECAP")[1]
+    second = run(args)
+    assert "changed=0" in second.stdout.split("PLAY RECAP")[1]
+    assert (tmp_path / "etc/provisioning/datasources/accelmon.yml").is_file()
+    assert len(list((tmp_path / "dashboards").rglob("*.json"))) == 5
