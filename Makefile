@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 
 .PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
-        demo demo-fault demo-down policy bench bench-inventory bench-rules bench-alerts build clean
+        demo demo-fault demo-down policy bench bench-inventory bench-rules bench-alerts bench-dashboards build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,7 +60,7 @@ units: venv ## ansible-test units on the same copy
 	bash tests/ansible-test.sh units
 
 lint: venv collection-link ## ansible-lint (production profile) and ruff
-	$(BIN)/ruff check plugins tests
+	$(BIN)/ruff check plugins tests tools
 	$(BIN)/ansible-lint --profile production
 
 LAB_INVENTORY := inventory/examples/lab/lab.accelmon.yml
@@ -93,6 +93,9 @@ bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's 
 
 bench-rules: system-deps venv collection-link ## compiled rules for a 10k fleet evaluated in a real Prometheus
 	$(BIN)/python tests/benchmarks/rules_bench.py
+
+bench-dashboards: system-deps venv collection-link ## every Grafana panel query over 1 h at 10k targets in a real Prometheus
+	$(BIN)/python tests/benchmarks/dashboard_query_bench.py
 
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
 	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3

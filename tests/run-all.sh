@@ -26,7 +26,7 @@ step() {
 }
 
 lint() {
-  ruff check plugins tests && ansible-lint --profile production -q
+  ruff check plugins tests tools && ansible-lint --profile production -q
 }
 
 argument_specs_and_docs() {

@@ -70,6 +70,13 @@ def test_output_tree(rendered):
     assert names == [
         "alertmanager/alertmanager.yml",
         "alertmanager/templates/accelmon.tmpl",
+        "grafana/etc/grafana/provisioning/dashboards/accelmon.yml",
+        "grafana/etc/grafana/provisioning/datasources/accelmon.yml",
+        "grafana/var/lib/grafana/accelmon-dashboards/accelerators/accelmon-accelerator-detail.json",
+        "grafana/var/lib/grafana/accelmon-dashboards/alerts/accelmon-alerts.json",
+        "grafana/var/lib/grafana/accelmon-dashboards/fleet/accelmon-fleet-overview.json",
+        "grafana/var/lib/grafana/accelmon-dashboards/nodes/accelmon-node.json",
+        "grafana/var/lib/grafana/accelmon-dashboards/storage/accelmon-storage-checks.json",
         "prometheus/file_sd/alertmanager.json",
         "prometheus/file_sd/allsmi.json",
         "prometheus/file_sd/dcgm.json",
