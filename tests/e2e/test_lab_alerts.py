@@ -74,7 +74,11 @@ def test_lab_targets_up_with_inventory_names(clean_lab):
     assert by_job["dcgm"] == {"lab-h200"}
     assert all(t["health"] == "up" for t in targets)
     groups, rules = lab.rules_loaded()
-    assert groups >= 10 and rules > groups
+    # one rule per template and `for` value: as many rules as groups here, never per host
+    assert groups >= 10 and groups <= rules <= 2 * groups
+    assert by_job["accelmon_policy"] and all(
+        t["health"] == "up" for t in targets if t["labels"]["job"] == "accelmon_policy"
+    )
     cfg = yaml.safe_load(lab.prom("/api/v1/status/config")["yaml"])
     assert cfg["global"]["scrape_interval"] == "5s"
     assert cfg["global"]["evaluation_interval"] == "5s"
