@@ -334,6 +334,7 @@ def test_prometheus_loads_the_rendered_config(lab):
         "prometheus",
         "alertmanager",
         "accelmon_policy",
+        "checks",
     }
     groups = http(lab.prom_url + "/api/v1/rules")[1]["data"]["groups"]
     assert groups and all(g["file"].endswith("rules/accelmon.rules.yml") for g in groups)
