@@ -182,6 +182,8 @@ class Lab:
             "prometheus_scrape_timeout": "4s",
             "prometheus_evaluation_interval": "5s",
             "prometheus_policy_exporter_listen_address": f"127.0.0.1:{self.policy_port}",
+            "prometheus_policy_scrape_interval": "5s",
+            "prometheus_policy_scrape_timeout": "4s",
             # a live series for CheckRunnerStale (written below), from a second textfile exporter
             "prometheus_extra_scrape_configs": [
                 {
