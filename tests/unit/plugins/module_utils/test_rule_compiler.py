@@ -91,7 +91,7 @@ def test_rule_joins_threshold_and_route_series(hybrid):
         'accelmon_alert_threshold{accelmon_for="10m",alertname="HighCPUUsage",param="cpu_percent"}'
     )
     assert "labels" not in rule  # severity and routing come from the policy series
-    assert "query" in rule["annotations"]["summary"]
+    assert "query" not in rule["annotations"]["summary"]  # no query per alert and evaluation
     # a template without thresholds joins the route series
     node_down = rules_of(compiled, "NodeDown")[0]
     assert node_down["expr"] == (
@@ -293,7 +293,7 @@ def test_custom_model_template_behaves_like_a_builtin():
         "all_smi_gpu_power_consumption_watts > on(instance) group_left(accelmon_receiver, severity) "
         'accelmon_alert_threshold{accelmon_for="5m",alertname="GpuPowerHigh",param="watts"}'
     ]
-    assert "query" in power[0]["annotations"]["summary"]
+    assert power[0]["annotations"]["summary"] == "GPU power above the threshold W on {{ $labels.instance }}"
     watts = {h: s[2] for h, s in series_of(series, ps.THRESHOLD_METRIC, "GpuPowerHigh").items()}
     assert watts == {"i-1234567890": 650, "i-staging.1": 700}
     assert set(series_of(series, ps.ROUTE_METRIC, "NodeDown")) == {"i-1234567890"}
