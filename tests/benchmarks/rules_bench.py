@@ -429,8 +429,8 @@ def main():
                 st = results["static"]["static." + name]
                 total_c += c
                 total_s += st
-                print("%-28s %6d %10.2f %10.2f %8.2f" % (name, len(group["rules"]), c * 1e3, st * 1e3,
-                                                          c / st if st else float("nan")))
+                ratio = c / st if st else float("nan")
+                print("%-28s %6d %10.2f %10.2f %8.2f" % (name, len(group["rules"]), c * 1e3, st * 1e3, ratio))
             print("%-28s %6d %10.2f %10.2f %8.2f" % ("TOTAL", sum(len(g["rules"]) for g in compiled["groups"]),
                                                      total_c * 1e3, total_s * 1e3, total_c / total_s))
             print("%d targets: ratio compiled/static %.2f" % (n, total_c / total_s))

@@ -174,6 +174,7 @@ def test_policy_series_file(rendered, fleet):
         proc = subprocess.run([PROMTOOL, "check", "metrics"], stdin=fh, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = path.read_text().splitlines()
+
     # one line per target, template and threshold: the production override and group values
     def cpu(host):
         return [
