@@ -237,19 +237,44 @@ def render_rule(template, spec, for_, label_names, several=False):
     return rule
 
 
+# Every per-target rule needs the policy series: without them (policy exporter down, a
+# failed or timed-out scrape, which marks the last scrape's series stale, an unreadable
+# file) no per-target alert can fire. This rule says so.
+POLICY_HEALTH_GROUP = "AlertPolicy"
+POLICY_HEALTH_RULE = {
+    "alert": "AlertPolicySeriesMissing",
+    "expr": "absent(%s)" % ROUTE_METRIC,
+    "for": "2m",
+    "labels": {"severity": "critical"},
+    "annotations": {
+        "summary": "The alert policy series (%s) are missing: per-target alert rules cannot fire" % ROUTE_METRIC,
+        "description": "Check the policy exporter on the Prometheus host (up{job=\"accelmon_policy\"}, "
+        "node_textfile_scrape_error) and its scrape time (docs/alert-rules.md).",
+    },
+}
+
+
 def render_plan(catalog, plan, group_prefix=GROUP_PREFIX, interval=None):
     """Prometheus rule file (a dict): one group per template (`<prefix>.<Template>`), one
-    rule per distinct `for` value, ordered by template name and duration."""
+    rule per distinct `for` value, ordered by template name and duration; plus the group
+    `<prefix>.AlertPolicy` whose rule fires while the policy series are missing."""
     groups = []
+    if interval:
+        duration_seconds(interval)
     for name, tp in plan.items():
         spec = catalog.rule_templates[name]
-        group = {"name": "%s.%s" % (group_prefix, name)}
-        if interval:
-            duration_seconds(interval)
-            group["interval"] = str(interval)
         several = len(tp.for_values) > 1
-        group["rules"] = [render_rule(name, spec, f, tp.labels, several) for f in _sort_durations(tp.for_values)]
-        groups.append(group)
+        groups.append(
+            {
+                "name": "%s.%s" % (group_prefix, name),
+                "rules": [render_rule(name, spec, f, tp.labels, several) for f in _sort_durations(tp.for_values)],
+            }
+        )
+    if plan:
+        groups.append({"name": "%s.%s" % (group_prefix, POLICY_HEALTH_GROUP), "rules": [dict(POLICY_HEALTH_RULE)]})
+    groups.sort(key=lambda g: g["name"])
+    if interval:
+        groups = [{"name": g["name"], "interval": str(interval), "rules": g["rules"]} for g in groups]
     return {"groups": groups}
 
 

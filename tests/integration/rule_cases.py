@@ -175,12 +175,33 @@ def generate_tests(plan, series, hosts, rule_files):
                         "alert_rule_test": [{"eval_time": "%dm" % minutes, "alertname": name, "exp_alerts": alerts}],
                     }
                 )
+    if plan:
+        tests.append(_policy_missing_test(policy))
     if "NodeDown" in plan:
         tests.append(_node_down_test(policy, hosts))
     if "AcceleratorOffline" in plan:
         host = sorted(h for t, h in policy.route if t == "AcceleratorOffline")[0]
         tests.extend(_offline_tests(policy, host))
     return {"rule_files": list(rule_files), "evaluation_interval": INTERVAL, "tests": tests}
+
+
+def _policy_missing_test(policy):
+    """The policy series vanish (exporter down): AlertPolicySeriesMissing after its 2m."""
+    (template, host), _labels = sorted(policy.route.items())[0]
+    inputs = [_series(ps.ROUTE_METRIC, policy.route[(template, host)], "1x4 stale")]
+    return {
+        "name": "AlertPolicySeriesMissing: the policy series vanish and stay away",
+        "interval": INTERVAL,
+        "input_series": inputs,
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "AlertPolicySeriesMissing", "exp_alerts": []},
+            {
+                "eval_time": "10m",
+                "alertname": "AlertPolicySeriesMissing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+        ],
+    }
 
 
 def _node_down_test(policy, hosts):

@@ -337,6 +337,14 @@ def test_values_and_durations():
         rc.duration_seconds("5 minutes")
 
 
+def test_policy_health_rule(hybrid):
+    model, hosts = hybrid
+    compiled = rc.compile_rules(model.catalog, hosts)
+    assert rules_of(compiled, "AlertPolicy") == [rc.POLICY_HEALTH_RULE]
+    assert rc.POLICY_HEALTH_RULE["expr"] == "absent(accelmon_alert_route)"
+    assert rc.compile_rules(model.catalog, {}) == {"groups": []}
+
+
 def test_interval_and_prefix(hybrid):
     model, hosts = hybrid
     compiled = rc.compile_rules(model.catalog, hosts, group_prefix="fleet", interval="30s")
