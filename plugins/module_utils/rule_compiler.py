@@ -46,6 +46,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series 
     FOR_LABEL,
     NOT_COPIED,
     ROUTE_METRIC,
+    TARGETS_METRIC,
     THRESHOLD_METRIC,
     PolicySeriesError,
     is_aggregating,
@@ -243,11 +244,11 @@ def render_rule(template, spec, for_, label_names, several=False):
 POLICY_HEALTH_GROUP = "AlertPolicy"
 POLICY_HEALTH_RULE = {
     "alert": "AlertPolicySeriesMissing",
-    "expr": "absent(%s)" % ROUTE_METRIC,
+    "expr": "absent(%s)" % TARGETS_METRIC,
     "for": "2m",
     "labels": {"severity": "critical"},
     "annotations": {
-        "summary": "The alert policy series (%s) are missing: per-target alert rules cannot fire" % ROUTE_METRIC,
+        "summary": "The alert policy series are missing: per-target alert rules cannot fire",
         "description": "Check the policy exporter on the Prometheus host (up{job=\"accelmon_policy\"}, "
         "node_textfile_scrape_error) and its scrape time (docs/alert-rules.md).",
     },

@@ -187,8 +187,7 @@ def generate_tests(plan, series, hosts, rule_files):
 
 def _policy_missing_test(policy):
     """The policy series vanish (exporter down): AlertPolicySeriesMissing after its 2m."""
-    (template, host), _labels = sorted(policy.route.items())[0]
-    inputs = [_series(ps.ROUTE_METRIC, policy.route[(template, host)], "1x4 stale")]
+    inputs = [_series(ps.TARGETS_METRIC, {}, "%dx4 stale" % len({h for _t, h in policy.route}))]
     return {
         "name": "AlertPolicySeriesMissing: the policy series vanish and stay away",
         "interval": INTERVAL,

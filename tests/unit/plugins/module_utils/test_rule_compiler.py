@@ -179,7 +179,8 @@ def test_exposition_is_one_line_per_target_and_parameter(hybrid):
     assert len(mine) == 1 and mine[0].endswith(" 60") and 'param="cpu_percent"' in mine[0]
     assert 'accelmon_receiver="oncall-pager"' in mine[0] and "group=" not in mine[0]
     assert text.count("# TYPE accelmon_alert_threshold gauge") == 1
-    assert len([t for t in text.splitlines() if not t.startswith("#")]) == len(series)
+    assert len([t for t in text.splitlines() if not t.startswith("#")]) == len(series) + 1
+    assert "\naccelmon_alert_policy_targets %d\n" % len(hosts) in text
 
 
 def test_reserved_labels_are_refused(hybrid):
@@ -341,7 +342,7 @@ def test_policy_health_rule(hybrid):
     model, hosts = hybrid
     compiled = rc.compile_rules(model.catalog, hosts)
     assert rules_of(compiled, "AlertPolicy") == [rc.POLICY_HEALTH_RULE]
-    assert rc.POLICY_HEALTH_RULE["expr"] == "absent(accelmon_alert_route)"
+    assert rc.POLICY_HEALTH_RULE["expr"] == "absent(accelmon_alert_policy_targets)"
     assert rc.compile_rules(model.catalog, {}) == {"groups": []}
 
 
