@@ -280,11 +280,12 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
     source = tmp_path / "t.accelmon.yml"
     source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
     inv = parse(str(source))
-    assert inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["parameters"] == {
-        "watts": {"type": "number", "default": 650}
-    }
+    # the validated catalog form, which the alert_rules action uses without validating again
+    template = inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]
+    assert template["parameters"] == {"watts": {"type": "number", "default": 650, "description": ""}}
+    assert template["for"] == "5m" and template["severity"] == "warning" and template["metrics_source"] == "model"
     # Prometheus's own {{ $labels.x }} templates: never templated by Ansible
-    summary = inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["summary"]
+    summary = template["summary"]
     if HAS_DATA_TAGGING:
         from ansible.template import is_trusted_as_template
 
