@@ -43,7 +43,8 @@ options:
     default: []
   series:
     description:
-      - Series each host must have, as metric names (at least one series each) or a mapping of metric name to the
+      - >-
+        Series each host must have, as metric names (at least one series each) or a mapping of metric name to the
         minimum number of series (for example C({all_smi_gpu_info: 8}) for eight devices).
     type: raw
   since:
@@ -159,7 +160,10 @@ hosts:
   description: Per host, C(ok) and the C(reasons) it failed.
   returned: always
   type: dict
-  sample: {gpu-h200-01: {ok: false, reasons: ["series all_smi_gpu_info: 7 of 8 expected"]}}
+  sample:
+    gpu-h200-01:
+      ok: false
+      reasons: ["series all_smi_gpu_info: 7 of 8 expected"]
 summary:
   description: One line for the play output.
   returned: always
