@@ -12,56 +12,25 @@ then back to 0.25.0 for whoever uses the lab next.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from emulator_builds import ASSET, write_artifact  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-EMULATOR = os.path.join(REPO, "tests", "emulator", "accel_exporter_emulator.py")
 PLAYBOOK = os.path.join(REPO, "playbooks", "rollout.yml")
 TARGET = "logical__training"  # lab-h200 and lab-gaudi, in that order
 HOSTS = ["lab-h200", "lab-gaudi"]
 WATCHED = ["/usr/local/bin/all-smi", "/etc/systemd/system/all-smi.service", "/usr/local/bin/node_exporter"]
-ASSET = "all-smi-linux-x86_64.tar.gz"
-
-
-def emulator_build(version, broken=False):
-    """The emulator as an all-smi build of `version`; broken: it loses every device."""
-    with open(EMULATOR, encoding="utf-8") as fh:
-        src = fh.read()
-    src = src.replace('EMULATOR_VERSION = "0.25.0"', 'EMULATOR_VERSION = "%s"' % version, 1)
-    assert 'EMULATOR_VERSION = "%s"' % version in src
-    if broken:
-        needle = 'if any(f["type"] == "vanish" for f in mine):'
-        assert needle in src
-        src = src.replace(needle, "if True:  # BROKEN BUILD (test): every device vanishes", 1)
-    return src.encode()
-
-
-def write_artifact(artifacts, version, broken=False):
-    """<artifacts>/all-smi/<version>/all-smi-linux-x86_64.tar.gz + .sha256, the role's offline layout."""
-    buf = io.BytesIO()
-    data = emulator_build(version, broken)
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("all-smi")
-        info.size, info.mode, info.mtime = len(data), 0o755, 1672531200
-        tar.addfile(info, io.BytesIO(data))
-    d = os.path.join(artifacts, "all-smi", version)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, ASSET), "wb") as fh:
-        fh.write(buf.getvalue())
-    with open(os.path.join(d, ASSET + ".sha256"), "w", encoding="utf-8") as fh:
-        fh.write("%s  %s\n" % (hashlib.sha256(buf.getvalue()).hexdigest(), ASSET))
 
 
 def sha256s(lab, host):
