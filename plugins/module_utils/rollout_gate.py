@@ -201,6 +201,7 @@ def evaluate(targets, answers, alerts, since, label="instance", severities=("cri
         if host in verdict and value == 1:
             bad(host, "node_exporter textfile collector: scrape error (a bad *.prom file)")
 
+    new_alerts = {}
     for alert in alerts or []:
         labels = alert.get("labels") or {}
         host = labels.get(label)
@@ -211,7 +212,10 @@ def evaluate(targets, answers, alerts, since, label="instance", severities=("cri
         except (AlertmanagerAPIError, AttributeError, TypeError):
             continue
         if active_at >= since:
-            bad(host, f"new {labels.get('severity')} alert {labels.get('alertname')} ({alert.get('state')})")
+            key = (host, labels.get("severity"), labels.get("alertname"), alert.get("state"))
+            new_alerts[key] = new_alerts.get(key, 0) + 1
+    for (host, severity, name, state), count in sorted(new_alerts.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        bad(host, f"new {severity} alert {name} ({state}{f', {count} series' if count > 1 else ''})")
     return verdict
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PLAYBOOK = os.path.join(REPO, "playbooks", "rollout.yml")
-TARGET = "logical__training"  # lab-h200 and lab-gaudi, in that order
+TARGET = "logical__training"  # lab-h200 and lab-gaudi, in that order (rollout_order=reverse_sorted)
 HOSTS = ["lab-h200", "lab-gaudi"]
 WATCHED = ["/usr/local/bin/all-smi", "/etc/systemd/system/all-smi.service", "/usr/local/bin/node_exporter"]
 
@@ -84,6 +84,8 @@ def rollout(lab, ara_env, version, *extra, check=False):
         "rollout_gate_timeout=60s",
         "-e",
         "rollout_gate_poll_interval=2",
+        "-e",
+        "rollout_order=reverse_sorted",
         *extra,
     ]
     if check:
@@ -114,7 +116,7 @@ def ara(ara_env, *args):
 
 
 def latest_playbook(ara_env):
-    return ara(ara_env, "playbook", "list", "--limit", "1", "--order", "-started")[0]
+    return ara(ara_env, "playbook", "list", "--limit", "1", "--order=-started")[0]
 
 
 def records(ara_env, playbook_id):
