@@ -2,10 +2,11 @@
 # MIT License (see LICENSE)
 """The health gate between rollout batches: Prometheus says whether a batch is healthy.
 
-A batch passes when, for every host, at a moment at least `min_scrapes` scrape intervals
-after the gate started:
+A batch passes when, for every host, at a moment at least `min_scrapes` + 1 scrape
+intervals after the gate started (one interval of slack for scrape jitter):
 - every expected job's target of the host was up at each of the last `min_scrapes` scrapes
-  (`min_over_time(up[W])` == 1 and `count_over_time(up[W])` >= min_scrapes, W = the window);
+  (`min_over_time(up[W])` == 1 and `count_over_time(up[W])` >= min_scrapes, W = the window
+  of min_scrapes + 1 intervals);
 - every expected accelerator series is present (at least as many series as asked for);
 - no alert of the watched severities (critical) on the host became active since the batch
   started (`since`); alerts already active before are not the rollout's doing;
@@ -154,7 +155,7 @@ def _rows(result, label):
     return out
 
 
-def evaluate(targets, answers, alerts, since, label="instance", severities=("critical",), min_scrapes=2):
+def evaluate(targets, answers, alerts, since, label="instance", severities=("critical",), min_scrapes=2, window=""):
     """Per-host verdicts from query answers: {instance: {"ok": bool, "reasons": [str]}}.
 
     answers: {query name (see queries()): Prometheus result list}; alerts: /api/v1/alerts
@@ -184,7 +185,7 @@ def evaluate(targets, answers, alerts, since, label="instance", severities=("cri
             if state is None:
                 bad(host, f"job {job}: no target for this host")
             elif state["min"] != 1:
-                bad(host, f"job {job}: target down in the last {min_scrapes} scrapes")
+                bad(host, f"job {job}: target down in the last {window or f'{min_scrapes} scrapes'}")
             elif state["count"] < min_scrapes:
                 bad(host, f"job {job}: {int(state['count'])} scrapes since the change, waiting for {min_scrapes}")
 
@@ -286,14 +287,16 @@ def run_gate(
 ):
     """Poll until every target passes (or the timeout ends); the result as a dict.
 
-    The first verdict is taken no earlier than min_scrapes scrape intervals after the gate
-    started, so every `up` sample in the window was scraped after the change.
+    The first verdict is taken no earlier than min_scrapes + 1 scrape intervals after the
+    gate started (the window), so every `up` sample in it was scraped after the change.
     """
     if not _LABEL_RE.match(label):
         raise GateError(f"instance_label: {label!r} is not a label name")
     start = clock()
     interval = float(scrape_interval) if scrape_interval else client.scrape_interval()
-    window_s = interval * min_scrapes
+    # One interval of slack: scrapes jitter, and a window of exactly min_scrapes intervals
+    # may hold one sample fewer. The window still starts after the gate did.
+    window_s = interval * (min_scrapes + 1)
     window = promql_window(window_s)
     exprs = queries(targets, label, window)
     earliest = start + window_s if wait else start
@@ -305,7 +308,7 @@ def run_gate(
             sleep(min(earliest - now, max(deadline - now, 0)))
             continue
         answers = {name: client.query(expr) for name, expr in exprs.items()}
-        verdict = evaluate(targets, answers, client.alerts(), since, label, tuple(severities), min_scrapes)
+        verdict = evaluate(targets, answers, client.alerts(), since, label, tuple(severities), min_scrapes, window)
         polls += 1
         passed = all(v["ok"] for v in verdict.values())
         now = clock()

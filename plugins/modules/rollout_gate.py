@@ -16,8 +16,8 @@ description:
   - A host is healthy when every expected job's target of it was up at each of the last O(min_scrapes) scrapes,
     its expected accelerator series are present, no alert of O(severities) on it became active since O(since),
     and node_exporter reports no textfile scrape error (C(node_textfile_scrape_error)).
-  - The first verdict is taken no earlier than O(min_scrapes) scrape intervals after the gate started, so every
-    sample it judges was scraped after the change.
+  - The first verdict is taken no earlier than O(min_scrapes) + 1 scrape intervals after the gate started (one
+    interval of slack for scrape jitter), so every sample it judges was scraped after the change.
   - Meant to run once per batch on the controller (C(run_once), C(delegate_to=localhost)) of
     C(accelmon.monitoring.rollout); the logic is in C(module_utils/rollout_gate.py).
 author:
