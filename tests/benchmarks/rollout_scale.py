@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -289,6 +290,8 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("podman"):
         raise SystemExit("needs root and podman")
+    # A timeout's SIGTERM still removes the containers (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_unused: sys.exit("terminated"))
     hosts = names(args.hosts)
     base = tempfile.mkdtemp(prefix="rollout-scale-")
     artifacts = os.path.join(base, "artifacts")
