@@ -6,8 +6,8 @@ emulator that loses every device), from offline artifacts this module writes nex
 lab's. The runs record into ARA (offline client, SQLite in a temporary directory), as a
 user's ansible-playbook with ARA's callback would.
 
-Order matters and the tests run in file order: dry run, rolling upgrade, failed canary,
-then back to 0.25.0 for whoever uses the lab next.
+Order matters and the tests run in file order: dry run (all at once), rolling upgrade,
+failed canary. The lab stays on all-smi 0.26.0 afterwards (same metrics as 0.25.0).
 """
 
 from __future__ import annotations
@@ -131,14 +131,11 @@ def test_dry_run_changes_nothing(clean_lab, ara_env):
     lab = clean_lab
     before = {h: sha256s(lab, h) for h in HOSTS}
     silences = len(rollout_silences(lab))
-    rc, out, _unused = rollout(
-        lab, ara_env, "0.26.0", "-e", "rollout_strategy=rolling", "-e", "rollout_concurrency=1", check=True
-    )
+    rc, out, _unused = rollout(lab, ara_env, "0.26.0", "-e", "rollout_strategy=all_at_once", check=True)
     assert rc == 0, out[-4000:]
-    assert "strategy rolling: 2 hosts in 2 batches, serial [1], max_fail_percentage 0" in out
-    assert "batch 1: 1 hosts: lab-h200" in out and "batch 2: 1 hosts: lab-gaudi" in out
-    assert "batch 1: upgrade all_smi 0.25.0 -> 0.26.0" in out
-    assert "batch 2: upgrade all_smi 0.25.0 -> 0.26.0" in out
+    assert "strategy all_at_once: 2 hosts in 1 batches, serial ['100%'], max_fail_percentage 100" in out
+    assert "batch 1: 2 hosts: lab-h200 lab-gaudi" in out
+    assert out.count("batch 1: upgrade all_smi 0.25.0 -> 0.26.0") == 2
     assert "(dry run)" in out
     assert {h: sha256s(lab, h) for h in HOSTS} == before
     assert all(len(v) == len(WATCHED) for v in before.values())
@@ -175,7 +172,17 @@ def test_rolling_upgrade_with_silences_and_gates(clean_lab, ara_env):
 def test_failed_canary_stops_after_batch_one_and_rolls_back(clean_lab, ara_env):
     lab = clean_lab
     before = {h: sha256s(lab, h) for h in HOSTS}
-    rc, out, took = rollout(lab, ara_env, "0.27.0", "-e", "rollout_strategy=canary", "-e", "rollout_concurrency=1")
+    rc, out, took = rollout(
+        lab,
+        ara_env,
+        "0.27.0",
+        "-e",
+        "rollout_strategy=canary",
+        "-e",
+        "rollout_concurrency=1",
+        "-e",
+        "rollout_gate_timeout=30s",
+    )
     assert rc != 0, out[-4000:]
     assert "strategy canary: 2 hosts in 2 batches, serial [1, 1]" in out
     assert "series all_smi_gpu_info: 0 of 8 expected" in out
@@ -205,13 +212,3 @@ def test_failed_canary_stops_after_batch_one_and_rolls_back(clean_lab, ara_env):
     assert recs["batch 1"]["results"][0]["status"] == "rolled_back"
     assert "batch 2" not in recs
     print("failed canary and rollback: %.0f s" % took)
-
-
-def test_back_to_the_lab_version_all_at_once(clean_lab, ara_env):
-    lab = clean_lab
-    rc, out, took = rollout(lab, ara_env, "0.25.0", "-e", "rollout_strategy=all_at_once")
-    assert rc == 0, out[-4000:]
-    assert "batch 1/1 (2 hosts): done 2 | failed 0 | pending 0" in out
-    for h in HOSTS:
-        assert version(lab, h) == "0.25.0"
-    print("all-at-once downgrade of 2 hosts: %.0f s" % took)
