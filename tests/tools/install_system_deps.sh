@@ -4,7 +4,7 @@
 # runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy.
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
-      prometheus-node-exporter podman runc debootstrap uidmap slirp4netns)
+      prometheus-node-exporter podman runc debootstrap uidmap slirp4netns chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
