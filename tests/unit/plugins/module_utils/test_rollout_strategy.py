@@ -85,8 +85,11 @@ def test_serial_for(strategy, concurrency, canary, ramp, serial):
     assert serial_for(strategy, concurrency, canary, ramp) == serial
 
 
+def sizes(serial, n=50):
+    return [len(b) for b in batches(hosts(n), serial)]
+
+
 def test_batch_sizes_per_strategy_for_50_hosts():
-    sizes = lambda s: [len(b) for b in batches(hosts(50), s)]  # noqa: E731
     assert sizes(serial_for("all_at_once")) == [50]
     assert sizes(serial_for("rolling", 5)) == [5] * 10
     assert sizes(serial_for("rolling", "20%")) == [10] * 5
