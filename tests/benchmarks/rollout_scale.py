@@ -110,7 +110,7 @@ def container_memory_mib(hosts):
         return None
     total = 0.0
     for s in stats:
-        used = str(s.get("mem_usage", "0B / 0B")).split("/")[0].strip()
+        used = str(s.get("mem_usage", "0B / 0B")).split("/", maxsplit=1)[0].strip()
         num = float("".join(c for c in used if c.isdigit() or c == "."))
         unit = used.lstrip("0123456789.").strip().lower()
         total += num * {
@@ -277,12 +277,13 @@ def run_rollout(label, inv, central, forks, extra):
     if rc != 0:
         sys.stdout.write("".join(lines[-80:]))
         raise SystemExit("%s: ansible-playbook rc %d" % (label, rc))
-    per_batch = [b - a for a, b in zip([0.0] + [t for t, _ in batches[:-1]], [t for t, _ in batches])]
+    ends = [t for t, _line in batches]
+    per_batch = [b - a for a, b in zip([0.0] + ends[:-1], ends)]
     return {"label": label, "total_s": total, "batches": batches, "per_batch_s": per_batch, "peak_rss_mib": peak[0]}
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--forks", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=10)

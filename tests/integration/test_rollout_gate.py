@@ -67,7 +67,7 @@ class Stack:
         self.base = base
         self.textfile = base / "textfile"
         self.textfile.mkdir()
-        self.emu_port, self.node_port, self.prom_port, self.dead_port = (free_port() for _ in range(4))
+        self.emu_port, self.node_port, self.prom_port, self.dead_port = (free_port() for _i in range(4))
         self.emu_url = f"http://127.0.0.1:{self.emu_port}"
         self.url = f"http://127.0.0.1:{self.prom_port}"
         self.procs = []
