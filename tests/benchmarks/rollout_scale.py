@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,7 @@ IMAGE = os.environ.get("ACCELMON_LAB_IMAGE", "localhost/accelmon-systemd:bookwor
 NETWORK = "accelmon-scale"
 SUBNET_PREFIX = "10.89.210."
 BIN = os.path.dirname(sys.executable)
+PROGRESS_RE = re.compile(r"batch \d+/\d+ \(\d+ hosts\): done \d+ \| failed \d+ \| pending \d+")
 
 
 def sh(*argv, check=True, **kw):
@@ -267,8 +269,9 @@ def run_rollout(label, inv, central, forks, extra):
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if '"msg": "batch ' in line and "done" in line and "pending" in line:
-            batches.append((time.monotonic() - start, line.split('"msg": "', 1)[1].rstrip('"\n')))
+        m = PROGRESS_RE.search(line)
+        if m:
+            batches.append((time.monotonic() - start, m.group(0)))
     rc = proc.wait()
     done.set()
     total = time.monotonic() - start
