@@ -344,7 +344,7 @@ def main():
     print("| rollout | batches | wall total | per batch (min / median / max) | controller peak RSS |")
     print("| --- | --- | --- | --- | --- |")
     for r in (first, second):
-        pb = sorted(r["per_batch_s"])
+        pb = sorted(r["per_batch_s"]) or [float("nan")]
         print(
             "| %s | %d | %.0f s | %.0f / %.0f / %.0f s | %.0f MiB |"
             % (r["label"], len(pb), r["total_s"], pb[0], pb[len(pb) // 2], pb[-1], r["peak_rss_mib"])
