@@ -54,9 +54,15 @@ def rules_of(compiled, template):
 def param_set(host, name):
     rule = host["alert_rules"][name]
     alerting = host["alerting"]
-    return (repr(sorted(rule["thresholds"].items())), rule["for"], rule["severity"],
-            repr(sorted(rule["labels"].items())), alerting.get("team"), alerting.get("receiver"),
-            repr(sorted((alerting.get("labels") or {}).items())))
+    return (
+        repr(sorted(rule["thresholds"].items())),
+        rule["for"],
+        rule["severity"],
+        repr(sorted(rule["labels"].items())),
+        alerting.get("team"),
+        alerting.get("receiver"),
+        repr(sorted((alerting.get("labels") or {}).items())),
+    )
 
 
 def test_rule_count_is_number_of_distinct_parameter_sets(hybrid):
@@ -136,12 +142,14 @@ def test_deterministic_whatever_the_input_order(hybrid):
 
 def test_policy_hash_stable_when_hosts_join_a_set(hybrid):
     model, hosts = hybrid
-    before = {r["labels"]["accelmon_policy"] for g in rc.compile_rules(model.catalog, hosts)["groups"]
-              for r in g["rules"]}
+    before = {
+        r["labels"]["accelmon_policy"] for g in rc.compile_rules(model.catalog, hosts)["groups"] for r in g["rules"]
+    }
     more = dict(hosts)
     more["dc1-a01-gpu99"] = hosts["dc1-a01-gpu01"]
-    after = {r["labels"]["accelmon_policy"] for g in rc.compile_rules(model.catalog, more)["groups"]
-             for r in g["rules"]}
+    after = {
+        r["labels"]["accelmon_policy"] for g in rc.compile_rules(model.catalog, more)["groups"] for r in g["rules"]
+    }
     assert before == after
 
 
@@ -162,16 +170,24 @@ def test_selector_escaping():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9.-]{0,12}", fullmatch=True),
-                       st.tuples(st.sampled_from([60, 70, 75, 90, 99]), st.booleans()),
-                       min_size=1, max_size=40))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9.-]{0,12}", fullmatch=True),
+        st.tuples(st.sampled_from([60, 70, 75, 90, 99]), st.booleans()),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_property_one_rule_per_distinct_enabled_threshold(assignment):
     catalog = Catalog()
     defaults = catalog.defaults()
     hosts = {}
     for name, (cpu, enabled) in assignment.items():
-        rules = {"HighCPUUsage": dict(defaults["alert_rules"]["HighCPUUsage"], enabled=enabled,
-                                      thresholds={"cpu_percent": cpu})}
+        rules = {
+            "HighCPUUsage": dict(
+                defaults["alert_rules"]["HighCPUUsage"], enabled=enabled, thresholds={"cpu_percent": cpu}
+            )
+        }
         hosts[name] = {"alert_rules": rules, "alerting": defaults["alerting"]}
     compiled = rc.compile_rules(catalog, hosts)
     rules = rules_of(compiled, "HighCPUUsage")
@@ -193,22 +209,35 @@ FLEET_MODEL_DOC = {
         },
     },
     "groups": {
-        "infrastructure:aws/us-east-1": {"provider": "aws",
-                                         "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 90}}}},
+        "infrastructure:aws/us-east-1": {
+            "provider": "aws",
+            "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 90}}},
+        },
         "infrastructure:aws/us-east-1/us-east-1a": {},
-        "logical:ml-training": {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 95}},
-                                                "GpuPowerHigh": {"thresholds": {"watts": 650}}}},
-        "environment:production": {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 70},
-                                                                    "strategy": "override"}},
-                                   "alerting": {"receiver": "oncall-pager"}},
+        "logical:ml-training": {
+            "alert_rules": {
+                "HighCPUUsage": {"thresholds": {"cpu_percent": 95}},
+                "GpuPowerHigh": {"thresholds": {"watts": 650}},
+            }
+        },
+        "environment:production": {
+            "alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 70}, "strategy": "override"}},
+            "alerting": {"receiver": "oncall-pager"},
+        },
         "environment:staging": {"alert_rules": {"NodeDown": {"enabled": False}}},
     },
     "targets": {
-        "i-1234567890": {"address": "10.0.1.50", "primary_group": "infrastructure:aws/us-east-1/us-east-1a",
-                         "groups": ["logical:ml-training", "environment:production"],
-                         "overrides": {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 60}}}}},
-        "i-staging.1": {"address": "10.0.1.60", "primary_group": "infrastructure:aws/us-east-1/us-east-1a",
-                        "groups": ["environment:staging"]},
+        "i-1234567890": {
+            "address": "10.0.1.50",
+            "primary_group": "infrastructure:aws/us-east-1/us-east-1a",
+            "groups": ["logical:ml-training", "environment:production"],
+            "overrides": {"alert_rules": {"HighCPUUsage": {"thresholds": {"cpu_percent": 60}}}},
+        },
+        "i-staging.1": {
+            "address": "10.0.1.60",
+            "primary_group": "infrastructure:aws/us-east-1/us-east-1a",
+            "groups": ["environment:staging"],
+        },
     },
 }
 
