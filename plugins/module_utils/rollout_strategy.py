@@ -154,7 +154,7 @@ def plan_lines(the_plan, show=10):
             strategy=the_plan["strategy"],
             hosts=the_plan["hosts"],
             n=len(the_plan["batches"]),
-            serial=the_plan["serial"],
+            serial="[" + ", ".join(str(v) for v in the_plan["serial"]) + "]",
             mfp=the_plan["max_fail_percentage"],
             aef=", any_errors_fatal" if the_plan["any_errors_fatal"] else "",
         )
