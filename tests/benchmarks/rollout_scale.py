@@ -282,6 +282,10 @@ def run_rollout(label, inv, central, forks, extra):
         raise SystemExit("%s: ansible-playbook rc %d" % (label, rc))
     ends = [t for t, _line in batches]
     per_batch = [b - a for a, b in zip([0.0] + ends[:-1], ends)]
+    print(
+        "%s: %.0f s, batches %s, peak RSS %.0f MiB" % (label, total, ["%.0f" % x for x in per_batch], peak[0]),
+        flush=True,
+    )
     return {"label": label, "total_s": total, "batches": batches, "per_batch_s": per_batch, "peak_rss_mib": peak[0]}
 
 
@@ -306,6 +310,7 @@ def main():
     try:
         up_containers(hosts)
         t_up = time.monotonic() - t0
+        print("%d containers up in %.0f s" % (len(hosts), t_up), flush=True)
         central.start()
         inv = inventory(base, hosts, artifacts)
         comp = ["-e", json.dumps({"rollout_components": ["all_smi"]})]
