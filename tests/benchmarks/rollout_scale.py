@@ -3,6 +3,13 @@
 
     flock /tmp/accelmon-podman.lock .venv/bin/python tests/benchmarks/rollout_scale.py \
         [--hosts 50] [--forks 10] [--concurrency 10] [--keep]
+    .venv/bin/python tests/benchmarks/rollout_scale.py --local [--hosts 50] ...
+
+--local (no podman, no lock): the N hosts are inventory hosts on this machine (local
+connection), each with its own emulator process on a loopback port, scraped by the same
+Prometheus. No systemd there, so the rollout finds nothing installed and changes nothing:
+this measures the controller's side at N hosts (plan, per-host tasks at the chosen forks,
+silences, the gate over every batch), not the roles' work on the hosts.
 
 Each host is a light systemd container (localhost/accelmon-systemd:bookworm, built by
 tests/tools/build_base_image.sh) on its own podman network accelmon-scale, reached with the
@@ -130,8 +137,9 @@ def container_memory_mib(hosts):
 class Central:
     """Prometheus and Alertmanager from Debian on loopback, scraping the containers."""
 
-    def __init__(self, base, hosts):
+    def __init__(self, base, hosts, addresses=None):
         self.base, self.hosts = base, hosts
+        self.addresses = addresses or ["%s%d:9401" % (SUBNET_PREFIX, 11 + i) for i in range(len(hosts))]
         self.prom_port, self.am_port = free_port(), free_port()
         self.prom = "http://127.0.0.1:%d" % self.prom_port
         self.am = "http://127.0.0.1:%d" % self.am_port
@@ -144,8 +152,7 @@ class Central:
                 {
                     "job_name": "allsmi",
                     "static_configs": [
-                        {"targets": ["%s%d:9401" % (SUBNET_PREFIX, 11 + i)], "labels": {"instance": h}}
-                        for i, h in enumerate(self.hosts)
+                        {"targets": [addr], "labels": {"instance": h}} for h, addr in zip(self.hosts, self.addresses)
                     ],
                 }
             ],
@@ -223,6 +230,30 @@ def inventory(base, hosts, artifacts):
     return path
 
 
+def local_hosts(base, hosts):
+    """One emulator per inventory host on a loopback port; the inventory (local connection)."""
+    emulator = os.path.join(REPO, "tests", "emulator", "accel_exporter_emulator.py")
+    procs, addresses = [], []
+    log = open(os.path.join(base, "emulators.log"), "w")  # noqa: SIM115
+    for h in hosts:
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, emulator, "api", "--bind", "127.0.0.1", "--port", str(port), "--hostname", h,
+             "--devices", "nvidia:1", "--control-file", os.path.join(base, "none.json")],
+            stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+        addresses.append("127.0.0.1:%d" % port)
+    inv = {
+        "all": {
+            "hosts": {h: {"accelmon_accelerators": [{"vendor": "nvidia", "count": 1}]} for h in hosts},
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        }
+    }
+    path = os.path.join(base, "inventory.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(inv, fh)
+    return procs, addresses, path
+
+
 def run_rollout(label, inv, central, forks, extra):
     argv = [
         os.path.join(BIN, "ansible-playbook"),
@@ -295,7 +326,10 @@ def main():
     ap.add_argument("--forks", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=10)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--local", action="store_true", help="inventory hosts on this machine, no podman (see above)")
     args = ap.parse_args()
+    if args.local:
+        return main_local(args)
     if os.geteuid() != 0 or not shutil.which("podman"):
         raise SystemExit("needs root and podman")
     # A timeout's SIGTERM still removes the containers (the finally below).
@@ -357,6 +391,47 @@ def main():
     for r in (first, second):
         for t, line in r["batches"]:
             print("  %s +%.0fs %s" % (r["label"], t, line))
+
+
+def main_local(args):
+    hosts = ["gpu-%03d" % i for i in range(1, args.hosts + 1)]
+    base = tempfile.mkdtemp(prefix="rollout-scale-local-")
+    procs, addresses, inv = local_hosts(base, hosts)
+    central = Central(base, hosts, addresses)
+    try:
+        central.start()
+        extra = [
+            "-e", json.dumps({"rollout_components": ["all_smi"]}), "-e", "rollout_action=reconfigure",
+            "-e", "rollout_snapshot_dir=" + os.path.join(base, "snapshots"),
+        ]  # fmt: skip
+        results = [
+            run_rollout("rolling-%d" % args.concurrency, inv, central, args.forks,
+                        [*extra, "-e", "rollout_strategy=rolling", "-e", "rollout_concurrency=%d" % args.concurrency]),
+            run_rollout("canary-1-then-%d" % args.concurrency, inv, central, args.forks,
+                        [*extra, "-e", "rollout_strategy=canary", "-e", "rollout_concurrency=%d" % args.concurrency]),
+            run_rollout("all_at_once", inv, central, args.forks, [*extra, "-e", "rollout_strategy=all_at_once"]),
+        ]  # fmt: skip
+        silences = json.loads(urllib.request.urlopen(central.am + "/api/v2/silences", timeout=5).read())  # noqa: S310
+    finally:
+        central.stop()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    print(
+        "\n%d inventory hosts on this machine (local connection, one emulator each, scraped every 5 s),"
+        " forks %d, %d CPUs; %d silences created and expired" % (args.hosts, args.forks, os.cpu_count(), len(silences))
+    )
+    print("| rollout | batches | wall total | per batch (min / median / max) | controller peak RSS |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in results:
+        pb = sorted(r["per_batch_s"]) or [float("nan")]
+        print(
+            "| %s | %d | %.0f s | %.0f / %.0f / %.0f s | %.0f MiB |"
+            % (r["label"], len(pb), r["total_s"], pb[0], pb[len(pb) // 2], pb[-1], r["peak_rss_mib"])
+        )
 
 
 if __name__ == "__main__":
