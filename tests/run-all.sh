@@ -36,7 +36,7 @@ argument_specs_and_docs() {
     ansible-doc "$p" >/dev/null || { echo "ansible-doc $p failed"; rc=1; }
   done
   ansible-doc -t inventory accelmon.monitoring.fleet >/dev/null || rc=1
-  for f in effective_policy policy_trace policy_diff recommend_exporters exporter_ports; do
+  for f in effective_policy policy_trace policy_diff recommend_exporters exporter_ports rollout_serial rollout_max_fail rollout_plan rollout_progress; do
     ansible-doc -t filter "accelmon.monitoring.$f" >/dev/null || rc=1
   done
   for t in prometheus_duration prometheus_label_name listen_address; do

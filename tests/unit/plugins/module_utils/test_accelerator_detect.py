@@ -45,9 +45,7 @@ EXPECTED = {
     "hgx-h100-8gpu": {
         "vendors": {"nvidia": 8},
         "models": {"NVIDIA H100 80GB HBM3": 8},
-        "addresses": [
-            f"0000:{b}:00.0" for b in ("18", "2a", "3a", "5d", "9a", "ab", "ba", "db")
-        ],
+        "addresses": [f"0000:{b}:00.0" for b in ("18", "2a", "3a", "5d", "9a", "ab", "ba", "db")],
         "infiniband": 8,
         "nvme": 2,
         "cloud": "onprem",
@@ -56,9 +54,7 @@ EXPECTED = {
     "amd-mi300x-8gpu": {
         "vendors": {"amd": 8},
         "models": {"AMD Instinct MI300X": 8},
-        "addresses": [
-            f"0000:{b}:00.0" for b in ("05", "15", "65", "75", "85", "95", "e5", "f5")
-        ],
+        "addresses": [f"0000:{b}:00.0" for b in ("05", "15", "65", "75", "85", "95", "e5", "f5")],
         "infiniband": 0,
         "nvme": 0,
         "cloud": "onprem",
@@ -67,9 +63,7 @@ EXPECTED = {
     "amd-mi250x-8gcd": {
         "vendors": {"amd": 8},
         "models": {"AMD Instinct MI250X/MI250": 8},
-        "addresses": [
-            f"0000:{b}:00.0" for b in ("c1", "c6", "c9", "ce", "d1", "d6", "d9", "de")
-        ],
+        "addresses": [f"0000:{b}:00.0" for b in ("c1", "c6", "c9", "ce", "d1", "d6", "d9", "de")],
         "infiniband": 0,
         "nvme": 0,
         "cloud": "onprem",
@@ -158,9 +152,7 @@ def _count(items, key):
 
 
 def _root(tmp_path, name, layout="flat", from_tsv=False):
-    return sysfs_fixture.materialize(
-        name, str(tmp_path / "root"), layout=layout, from_tsv=from_tsv
-    )
+    return sysfs_fixture.materialize(name, str(tmp_path / "root"), layout=layout, from_tsv=from_tsv)
 
 
 def test_every_fixture_has_an_expectation():
@@ -230,21 +222,15 @@ def test_h200_snapshot_exact(tmp_path, layout):
 
 
 def test_h200_snapshot_and_its_table_agree(tmp_path):
-    from_tar = ad.detect_all(
-        sysfs_fixture.materialize("nvidia-h200-vm", str(tmp_path / "a"))
-    )
-    from_tsv = ad.detect_all(
-        sysfs_fixture.materialize("nvidia-h200-vm", str(tmp_path / "b"), from_tsv=True)
-    )
+    from_tar = ad.detect_all(sysfs_fixture.materialize("nvidia-h200-vm", str(tmp_path / "a")))
+    from_tsv = ad.detect_all(sysfs_fixture.materialize("nvidia-h200-vm", str(tmp_path / "b"), from_tsv=True))
     assert from_tar == from_tsv
     # the snapshot really holds 7 PCI functions; 6 are virtio/Intel and must not count
     assert len(ad.list_pci_devices(str(tmp_path / "a"))) == 7
 
 
 def test_h200_local_copy_matches_shared_snapshot():
-    shared = os.path.join(
-        TESTS_DIR, "..", "..", "shared", "fixtures", "hardware", "nvidia-h200-vm"
-    )
+    shared = os.path.join(TESTS_DIR, "..", "..", "shared", "fixtures", "hardware", "nvidia-h200-vm")
     if not os.path.isdir(shared):
         pytest.skip("../shared is not checked out beside the repository")
     for name in ("sysfs_snapshot.tar.gz", "nvidia-smi-q.xml", "pci.tsv"):
@@ -261,10 +247,7 @@ def test_hgx_traps_not_counted(tmp_path):
     counted = {a["pci_address"] for a in ad.detect_accelerators(root)}
     nvswitches = [a for a, d in devices.items() if d["device_id"] == "0x22a3"]
     assert len(nvswitches) == 4
-    assert all(
-        devices[a]["vendor_id"] == "0x10de" and devices[a]["driver"] == "nvidia"
-        for a in nvswitches
-    )
+    assert all(devices[a]["vendor_id"] == "0x10de" and devices[a]["driver"] == "nvidia" for a in nvswitches)
     assert not counted & set(nvswitches)
     bmc = [a for a, d in devices.items() if d["vendor_id"] == "0x1a03"]
     assert bmc == ["0000:03:00.0"] and devices[bmc[0]]["class"] == "0x030000"
@@ -338,11 +321,7 @@ def test_consumer_card_audio_function_not_counted(tmp_path):
 
 def test_amd_apu_graphics_and_audio_not_counted(tmp_path):
     root = _root(tmp_path, "amd-radeon-workstation")
-    amd = [
-        d["pci_address"]
-        for d in ad.list_pci_devices(root)
-        if d["vendor_id"] == "0x1002"
-    ]
+    amd = [d["pci_address"] for d in ad.list_pci_devices(root) if d["vendor_id"] == "0x1002"]
     assert len(amd) == 4
     assert [a["pci_address"] for a in ad.detect_accelerators(root)] == ["0000:03:00.0"]
 
@@ -353,9 +332,7 @@ def test_google_nic_is_not_a_tpu(tmp_path):
     assert len(google) == 5
     gvnic = [d for d in google if d["device_id"] == "0x0042"]
     assert len(gvnic) == 1 and gvnic[0]["class"] == "0x020000"
-    assert gvnic[0]["pci_address"] not in {
-        a["pci_address"] for a in ad.detect_accelerators(root)
-    }
+    assert gvnic[0]["pci_address"] not in {a["pci_address"] for a in ad.detect_accelerators(root)}
 
 
 def _device(vendor, device, pci_class, **extra):
@@ -415,11 +392,7 @@ _SAMPLE_DEVICES = sorted(
 )
 # every PCI base class 0x00-0x13 and 0xff, plus the subclasses the rules name
 _SAMPLE_CLASSES = sorted(
-    {
-        f"0x{base:02x}{sub:02x}00"
-        for base in [*range(0x14), 0xFF]
-        for sub in (0x00, 0x80)
-    }
+    {f"0x{base:02x}{sub:02x}00" for base in [*range(0x14), 0xFF] for sub in (0x00, 0x80)}
     | {
         "0x030000",
         "0x030200",
@@ -451,16 +424,16 @@ def test_classify_properties_exhaustive():
                 if ad.VENDORS[vendor] == "nvidia":
                     # NVIDIA counts by class alone: VGA / 3D controller only
                     assert (result == "nvidia") == (
-                        prefix in ("0x0300", "0x0302")
-                        and key not in ad.KNOWN_NON_ACCELERATORS
+                        prefix in ("0x0300", "0x0302") and key not in ad.KNOWN_NON_ACCELERATORS
                     ), (vendor, device, pci_class)
                 if prefix in ("0x0680", "0x0403", "0x0200", "0x0207", "0x0108"):
                     # bridges, audio, NICs and NVMe never count unless the exact ID is a
                     # known accelerator of a vendor that is not NVIDIA or AMD
-                    assert result is None or (
-                        key in ad.KNOWN_MODELS
-                        and ad.VENDORS[vendor] not in ("nvidia", "amd")
-                    ), (vendor, device, pci_class)
+                    assert result is None or (key in ad.KNOWN_MODELS and ad.VENDORS[vendor] not in ("nvidia", "amd")), (
+                        vendor,
+                        device,
+                        pci_class,
+                    )
                 if key in ad.KNOWN_NON_ACCELERATORS:
                     assert result is None
     assert checked > 5000
@@ -478,9 +451,7 @@ def test_sriov_virtual_function_on_host_not_counted(tmp_path):
         (vf / attribute).write_text(value + "\n")
     os.symlink("../0000:05:00.0", str(vf / "physfn"))
     assert len(ad.detect_accelerators(root)) == 8
-    os.remove(
-        str(vf / "physfn")
-    )  # the same VF passed into a VM has no physfn: it counts
+    os.remove(str(vf / "physfn"))  # the same VF passed into a VM has no physfn: it counts
     assert len(ad.detect_accelerators(root)) == 9
 
 
@@ -624,9 +595,7 @@ def test_recommend_exporters(accelerators, expected):
 
 
 def _h200_xml():
-    with open(
-        os.path.join(FIXTURES_DIR, "nvidia-h200-vm", "nvidia-smi-q.xml")
-    ) as handle:
+    with open(os.path.join(FIXTURES_DIR, "nvidia-h200-vm", "nvidia-smi-q.xml")) as handle:
         return handle.read()
 
 
@@ -661,12 +630,7 @@ def test_parse_nvidia_smi_xml_rejects_other_text(text, message):
 
 
 def test_parse_nvidia_smi_xml_no_gpus():
-    assert (
-        ad.parse_nvidia_smi_xml(
-            "<nvidia_smi_log><attached_gpus>0</attached_gpus></nvidia_smi_log>"
-        )
-        == {}
-    )
+    assert ad.parse_nvidia_smi_xml("<nvidia_smi_log><attached_gpus>0</attached_gpus></nvidia_smi_log>") == {}
 
 
 @pytest.mark.parametrize(
@@ -706,9 +670,7 @@ def test_unreadable_attributes_are_none(tmp_path):
     (device / "current_link_width").write_text("x\n")
     [gpu] = ad.detect_accelerators(str(tmp_path))
     assert gpu["device_id"] is None and gpu["model"] is None
-    assert (
-        gpu["link_width"] is None and gpu["numa_node"] is None and gpu["driver"] is None
-    )
+    assert gpu["link_width"] is None and gpu["numa_node"] is None and gpu["driver"] is None
 
 
 def test_every_known_model_names_a_supported_vendor():

@@ -99,10 +99,7 @@ def _tool(directory, name, body):
 def _system_has(name):
     """True if a real tool exists in PATH or the sbin dirs get_bin_path also searches."""
     found = shutil.which(name)
-    return bool(found) or any(
-        os.path.exists(os.path.join(d, name))
-        for d in ("/sbin", "/usr/sbin", "/usr/local/sbin")
-    )
+    return bool(found) or any(os.path.exists(os.path.join(d, name)) for d in ("/sbin", "/usr/sbin", "/usr/local/sbin"))
 
 
 EXPECTED_H200 = {
@@ -156,10 +153,7 @@ def test_h200_enriched_by_nvidia_smi(capsys, warnings, h200_root, fake_bin):
     assert gpu["driver_version"] == "580.159.04"
     assert gpu["serial"] == "1653824019022"
     assert gpu["uuid"] == "GPU-59536c0c-f28a-9ff8-f55b-d13bae9f150f"
-    assert (
-        result["ansible_facts"]["accelmon_exporters_recommended"]
-        == EXPECTED_H200["accelmon_exporters_recommended"]
-    )
+    assert result["ansible_facts"]["accelmon_exporters_recommended"] == EXPECTED_H200["accelmon_exporters_recommended"]
 
 
 @pytest.mark.parametrize(
@@ -172,9 +166,7 @@ def test_h200_enriched_by_nvidia_smi(capsys, warnings, h200_root, fake_bin):
         ("echo 'not xml at all'", "not valid XML"),
     ],
 )
-def test_failing_nvidia_smi_only_warns(
-    capsys, warnings, h200_root, fake_bin, body, warning
-):
+def test_failing_nvidia_smi_only_warns(capsys, warnings, h200_root, fake_bin, body, warning):
     _tool(fake_bin, "nvidia-smi", body)
     code, result = run_module(capsys, {"sysfs_root": h200_root})
     assert code == 0 and "failed" not in result
@@ -182,9 +174,7 @@ def test_failing_nvidia_smi_only_warns(
     assert result["ansible_facts"] == EXPECTED_H200
 
 
-def test_hanging_nvidia_smi_times_out_and_warns(
-    capsys, warnings, h200_root, fake_bin, monkeypatch
-):
+def test_hanging_nvidia_smi_times_out_and_warns(capsys, warnings, h200_root, fake_bin, monkeypatch):
     monkeypatch.setattr(accelerator_facts, "VENDOR_TOOL_TIMEOUT", 1)
     _tool(fake_bin, "nvidia-smi", "exec sleep 30")
     code, result = run_module(capsys, {"sysfs_root": h200_root})
@@ -193,9 +183,7 @@ def test_hanging_nvidia_smi_times_out_and_warns(
     assert result["ansible_facts"] == EXPECTED_H200
 
 
-def test_missing_nvidia_smi_only_warns(
-    capsys, warnings, h200_root, tmp_path, monkeypatch
-):
+def test_missing_nvidia_smi_only_warns(capsys, warnings, h200_root, tmp_path, monkeypatch):
     if _system_has("nvidia-smi"):
         pytest.skip("this machine has a real nvidia-smi")
     empty = tmp_path / "empty-bin"
@@ -222,27 +210,20 @@ def test_vendor_tool_not_run_without_nvidia_gpus(capsys, warnings, tmp_path, fak
 def test_use_vendor_tools_false_never_runs_tool(capsys, h200_root, tmp_path, fake_bin):
     marker = tmp_path / "ran"
     _tool(fake_bin, "nvidia-smi", f'touch "{marker}"; cat "{H200_XML}"')
-    code, result = run_module(
-        capsys, {"sysfs_root": h200_root, "use_vendor_tools": False}
-    )
+    code, result = run_module(capsys, {"sysfs_root": h200_root, "use_vendor_tools": False})
     assert code == 0 and not marker.exists()
     assert "uuid" not in result["ansible_facts"]["accelmon_accelerators"][0]
 
 
 def test_hgx_fixture_in_real_layout(capsys, tmp_path):
-    root = sysfs_fixture.materialize(
-        "hgx-h100-8gpu", str(tmp_path / "hgx"), layout="real"
-    )
+    root = sysfs_fixture.materialize("hgx-h100-8gpu", str(tmp_path / "hgx"), layout="real")
     code, result = run_module(capsys, {"sysfs_root": root, "use_vendor_tools": False})
     facts = result["ansible_facts"]
     assert code == 0
     assert len(facts["accelmon_accelerators"]) == 8
     assert {a["driver"] for a in facts["accelmon_accelerators"]} == {"nvidia"}
     assert len(facts["accelmon_infiniband"]) == 8
-    assert (
-        sum(1 for h in facts["accelmon_infiniband"] for p in h["ports"] if p["active"])
-        == 7
-    )
+    assert sum(1 for h in facts["accelmon_infiniband"] for p in h["ports"] if p["active"]) == 7
     assert [n["name"] for n in facts["accelmon_nvme"]] == ["nvme0", "nvme1"]
     assert facts["accelmon_cloud_provider"] == "onprem"
 
