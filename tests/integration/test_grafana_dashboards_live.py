@@ -166,6 +166,7 @@ class Lab:
         self.procs = []
         self.prom_port, self.am_port = free_port(), free_port()
         self.node_port, self.allsmi_port, self.dcgm_port = free_port(), free_port(), free_port()
+        self.policy_port = free_port()
         self.prom = "http://127.0.0.1:%d" % self.prom_port
         self.am = "http://127.0.0.1:%d" % self.am_port
         self.render_dir = base / "rendered"
@@ -182,6 +183,9 @@ class Lab:
             "node_exporter_web_listen_address": "0.0.0.0:%d" % self.node_port,
             "all_smi_port": self.allsmi_port,
             "dcgm_exporter_listen_address": "0.0.0.0:%d" % self.dcgm_port,
+            "prometheus_policy_exporter_listen_address": "127.0.0.1:%d" % self.policy_port,
+            "prometheus_policy_scrape_interval": SCRAPE,
+            "prometheus_policy_scrape_timeout": SCRAPE,
             "prometheus_scrape_interval": SCRAPE,
             "prometheus_scrape_timeout": SCRAPE,
             "prometheus_evaluation_interval": SCRAPE,
@@ -231,6 +235,12 @@ class Lab:
         sysfs, textfiles = self.node_fixtures()
         gpu_faults, dcgm_faults = self.faults()
         py = sys.executable
+        # The alert policy series (thresholds, routing labels) as the prometheus role serves
+        # them: a textfile-only node_exporter over the rendered policy directory.
+        self.spawn("policy-exporter", [NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+                                       "--collector.textfile.directory=%s" % (self.render_dir / "prometheus" / "policy"),
+                                       "--web.disable-exporter-metrics",
+                                       "--web.listen-address=127.0.0.1:%d" % self.policy_port, "--log.level=warn"])
         for host in ("lab-gpu-01", "lab-npu-01", "lab-cpu-01"):
             args = [NODE_EXPORTER, "--web.listen-address=%s:%d" % (HOSTS[host], self.node_port),
                     "--collector.textfile.directory=%s" % textfiles, "--no-collector.systemd", "--log.level=warn"]

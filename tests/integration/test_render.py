@@ -301,9 +301,23 @@ def test_undefined_model_receiver_is_a_preflight_error(tmp_path):
     extra.write_text(yaml.safe_dump({"alertmanager_receivers": [{"name": "default"}, {"name": "oncall-pager"}]}))
     proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false", check=False)
     assert proc.returncode != 0
-    assert "staging-chat (alerting.receiver of environment:staging)" in proc.stdout
+    # without a trace in the inventory (the default) the targets are named, with the way to the group
+    assert "staging-chat (alerting.receiver of target dc1-a01-cpu01" in proc.stdout
+    assert "set policy_trace: true" in proc.stdout
     assert "Add each as a receiver to alertmanager_receivers" in proc.stdout
     assert not (tmp_path / "out" / "alertmanager" / "alertmanager.yml").exists()
+    # with the trace, the group that sets the receiver
+    traced = Path(HYBRID).parent / ".traced.accelmon.yml"
+    traced.write_text(Path(HYBRID).read_text() + "policy_trace: true\n")
+    try:
+        args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", str(traced), "-e", f"@{extra}",
+                "-e", f"render_dir={tmp_path / 'out2'}", "-e", "render_prometheus=false"]
+        proc = run(args, check=False)
+    finally:
+        traced.unlink()
+    assert proc.returncode != 0
+    assert "staging-chat (alerting.receiver of environment:staging)" in proc.stdout
+    assert "set policy_trace: true" not in proc.stdout
 
 
 def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
