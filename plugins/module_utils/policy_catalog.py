@@ -250,6 +250,8 @@ BUILTIN_CHECK_TYPES = {
     "parallel_fs": _check(
         {
             "paths": _p("string_list", [], "parallel filesystem mount points to probe"),
+            "canary_file": _p("string", "", "file under each path to read 4 KiB of; empty: stat and statfs only"),
+            "write_test": _p("boolean", False, "also write, fsync and delete a small file under each path"),
         },
         "Lustre/GPFS/BeeGFS/WEKA mount reachable and its metadata latency.",
     ),
@@ -262,12 +264,24 @@ BUILTIN_CHECK_TYPES = {
         "TCP ports open (local services, or {host, port} dependencies).",
     ),
     "command": _check(
-        {"commands": _p("command_list", [], "commands whose exit status 0 means healthy")},
+        {
+            "commands": _p(
+                "command_list",
+                [],
+                "commands whose exit status 0 means healthy ({name, command, timeout_seconds, user, value_regex})",
+            )
+        },
         "Site-specific commands; exit status 0 is healthy.",
     ),
     "license": _check(
-        {"servers": _p("string_list", [], "license servers as port@host")},
-        "License servers (FlexLM style port@host) reachable.",
+        {
+            "servers": _p("string_list", [], "license servers as port@host that must accept TCP connections"),
+            "files": _p("string_list", [], "files holding an expiry date (ISO, 31-dec-2026 or Unix time)"),
+            "commands": _p(
+                "command_list", [], "commands printing expiry dates, e.g. lmutil lmstat -i or nvidia-smi -q"
+            ),
+        },
+        "Licence servers (FlexLM style port@host) reachable; licence expiry from files or commands.",
     ),
 }
 

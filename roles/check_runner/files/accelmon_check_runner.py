@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -589,6 +590,37 @@ def run_check(config, check, stdout=False):
     return success
 
 
+def validate_config(config):
+    """Errors that would stop a check from running, as sentences naming check and item."""
+    errors = []
+    checks = config.get("checks")
+    if not isinstance(checks, dict):
+        return ["checks must be a mapping of check type to settings"]
+    for check, policy in sorted(checks.items()):
+        if check not in PROBES:
+            errors.append("check type %r is unknown (known: %s)" % (check, ", ".join(sorted(PROBES))))
+            continue
+        if not isinstance(policy, dict):
+            errors.append("%s: settings must be a mapping" % check)
+            continue
+        try:
+            probes.duration_seconds(policy.get("interval", "60s"))
+            float(policy.get("timeout_seconds", 10))
+            if check == "mount":
+                probes.mount_expectations(policy.get("paths") or [])
+            elif check == "port":
+                probes.port_targets(policy.get("ports") or [])
+            elif check == "license":
+                probes.license_servers(policy.get("servers") or [])
+            for entry in policy.get("commands") or []:
+                if not entry.get("name") or not entry.get("command"):
+                    raise ValueError("command entries need name and command: %r" % (entry,))
+                probes.parse_value("", entry.get("value_regex"))
+        except (ValueError, TypeError, KeyError, AttributeError, re.error) as exc:
+            errors.append("%s: %s" % (check, exc))
+    return errors
+
+
 def load_config(path):
     with open(path) as handle:
         data = json.load(handle)
@@ -603,10 +635,20 @@ def main(argv=None):
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--check", action="append", choices=sorted(PROBES), help="check type to run (repeatable)")
     group.add_argument("--all", action="store_true", help="every check type the config enables")
+    group.add_argument("--validate", action="store_true", help="check the config and exit (Ansible's validate:)")
     parser.add_argument("--stdout", action="store_true", help="print the metrics instead of writing the textfile")
     args = parser.parse_args(argv)
     os.umask(0o022)  # node_exporter reads the files
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError) as exc:
+        _log("cannot read %s: %s" % (args.config, exc))
+        return 2
+    if args.validate:
+        errors = validate_config(config)
+        for error in errors:
+            _log("%s: %s" % (args.config, error))
+        return 1 if errors else 0
     checks = args.check or sorted(k for k, v in (config.get("checks") or {}).items() if v.get("enabled"))
     ok = True
     for check in checks:
