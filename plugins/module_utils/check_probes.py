@@ -68,7 +68,8 @@ METRICS = {
     "nvme_media_errors_total": ("counter", "Device media errors total"),
     "nvme_num_err_log_entries_total": ("counter", "Device error log entry count"),
     "nvme_power_cycles_total": ("counter", "Device number of power cycles"),
-    "nvme_power_on_hours_total": ("counter", "Device power-on hours"),
+    # nvme_metrics.py's nvme_power_on_hours_total fails promtool's base-unit lint: seconds here.
+    "nvme_power_on_seconds_total": ("counter", "Device power-on time in seconds"),
     "nvme_unsafe_shutdowns_total": ("counter", "Device number of unsafe shutdowns"),
     "nvme_controller_busy_time_seconds_total": ("counter", "Device controller busy time in seconds"),
     "nvme_data_units_read_total": ("counter", "Number of 512-byte data units read by host, reported in thousands"),
@@ -334,7 +335,6 @@ _NVME_COUNTERS = (
     ("media_errors", "nvme_media_errors_total"),
     ("num_err_log_entries", "nvme_num_err_log_entries_total"),
     ("power_cycles", "nvme_power_cycles_total"),
-    ("power_on_hours", "nvme_power_on_hours_total"),
     ("unsafe_shutdowns", "nvme_unsafe_shutdowns_total"),
     ("controller_busy_time", "nvme_controller_busy_time_seconds_total"),
     ("data_units_read", "nvme_data_units_read_total"),
@@ -388,6 +388,8 @@ def judge_nvme(device, smart_log, min_available_spare_percent, max_percentage_us
     for key, name in _NVME_COUNTERS:
         if key in smart_log:
             out.append(Sample(name, labels, _num(smart_log[key])))
+    if "power_on_hours" in smart_log:
+        out.append(Sample("nvme_power_on_seconds_total", labels, _num(smart_log["power_on_hours"]) * 3600))
     if critical:
         status = "critical_warning"
     elif spare < min_available_spare_percent:
