@@ -187,7 +187,8 @@ BUILTIN_RULE_TEMPLATES = {
         ' or max without (status) (accelmon_check_status{check="infiniband",status="missing"} == 1)',
         "critical",
         "15s",
-        "InfiniBand port {{ $labels.item }} on {{ $labels.instance }} is down",
+        "InfiniBand port {{ $labels.device }}{{ with $labels.port }}/{{ . }}{{ end }}{{ $labels.item }}"
+        " on {{ $labels.instance }} is down",
         "Port state is not ACTIVE (4) or physical state is not LinkUp (5), or the HCA the checks policy names"
         " is missing. Error counters: node_infiniband_* with the same device and port.",
         "accelmon check runner (sysfs)",
@@ -198,16 +199,18 @@ BUILTIN_RULE_TEMPLATES = {
         ' or accelmon_check_infiniband_physical_state_id{link_layer="Ethernet"} != 5',
         "critical",
         "15s",
-        "RoCE port {{ $labels.item }} on {{ $labels.instance }} is down",
+        "RoCE port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
         "Port state is not ACTIVE (4) or physical state is not LinkUp (5) on an Ethernet (RoCE) link layer.",
         "accelmon check runner (sysfs)",
     ),
     "InfinibandLinkSlow": _rule(
         {},
-        "accelmon_check_infiniband_rate_gbps < accelmon_check_infiniband_min_rate_gbps",
+        "accelmon_check_infiniband_rate_gbps < accelmon_check_infiniband_min_rate_gbps"
+        " and accelmon_check_infiniband_state_id == 4",
         "warning",
         "5m",
-        "{{ $labels.link_layer }} port {{ $labels.item }} on {{ $labels.instance }} runs at {{ $value }} Gb/s",
+        "{{ $labels.link_layer }} port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }}"
+        " runs at {{ $value }} Gb/s",
         "The port is up below the checks policy's min_rate_gbps (a degraded cable or a downshifted link).",
         "accelmon check runner (sysfs)",
     ),

@@ -137,7 +137,7 @@ def test_read_infiniband_sysfs():
         "physical_state": "LinkUp",
         "rate_gbps": 400.0,
     }
-    assert [p["link_layer"] for p in ports] == ["InfiniBand", "InfiniBand", "InfiniBand", "Ethernet"]
+    assert [p["link_layer"] for p in ports] == ["InfiniBand", "InfiniBand", "InfiniBand", "Ethernet", "Ethernet"]
 
 
 def test_read_infiniband_without_hcas(tmp_path):
@@ -151,6 +151,7 @@ def test_judge_infiniband_states_rates_and_missing_hcas():
     assert status_of(samples, "infiniband", "mlx5_1/1") == "down"
     assert status_of(samples, "infiniband", "mlx5_2/1") == "slow"  # 100 < 200 Gb/s
     assert status_of(samples, "infiniband", "mlx5_3/1") == "active"
+    assert status_of(samples, "infiniband", "mlx5_4/1") == "down"  # RoCE
     assert by_name(samples, "accelmon_check_infiniband_port_info", device="mlx5_3", link_layer="Ethernet") == [1]
     assert by_name(samples, "accelmon_check_infiniband_state_id", device="mlx5_1") == [1]
     assert by_name(samples, "accelmon_check_infiniband_physical_state_id", device="mlx5_1") == [3]
