@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A FUSE filesystem that hangs on demand (python3-fuse, Debian's binding of libfuse).
 
     hang_fs.py MOUNTPOINT HANG_FLAG_FILE

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The hung-mount scenario, run by test_check_runner_hung_mount.py inside a private mount
 namespace (`unshare --mount --propagation private`), so no other process on the machine
 ever sees the hanging mount.

@@ -52,7 +52,7 @@ def test_runner_user_and_files(host):
     user = host.user("accelmon-check")
     assert user.exists
     assert user.shell == "/usr/sbin/nologin"
-    assert host.file("/usr/local/lib/accelmon-check/accelmon_check_runner.py").mode == 0o755
+    assert host.file("/usr/local/lib/accelmon-check/accelmon_check_runner.py").mode == 0o644
     assert host.file("/usr/local/lib/accelmon-check/check_probes.py").exists
     config = host.file("/etc/accelmon/checks.json")
     assert config.group == "accelmon-check"
