@@ -44,10 +44,6 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_probes as probes  # noqa: E402  pylint: disable=wrong-import-position
 
-os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "true")
-from prometheus_client import CollectorRegistry, write_to_textfile  # noqa: E402  pylint: disable=wrong-import-position
-from prometheus_client.core import Metric  # noqa: E402  pylint: disable=wrong-import-position
-from prometheus_client.exposition import generate_latest  # noqa: E402  pylint: disable=wrong-import-position
 
 DEFAULTS = {
     "textfile_dir": "/var/lib/node_exporter/textfile",
@@ -524,6 +520,8 @@ class _Families:
         self.histograms = histograms
 
     def collect(self):
+        from prometheus_client.core import Metric  # pylint: disable=import-outside-toplevel
+
         families = {}
         for sample in self.samples:
             mtype, doc = probes.METRICS[sample.name]
@@ -575,6 +573,10 @@ def run_check(config, check, stdout=False):
         probes.Sample("accelmon_check_timeouts_total", self_labels, state["timeouts_total"]),
         probes.Sample("accelmon_check_items", self_labels, ctx.items),
     ]
+    # Imported here: --validate (Ansible's validate: on a fresh host) needs no library.
+    from prometheus_client import CollectorRegistry, write_to_textfile  # pylint: disable=import-outside-toplevel
+    from prometheus_client.exposition import generate_latest  # pylint: disable=import-outside-toplevel
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(samples, histograms if check == "parallel_fs" else {}))
     if stdout:
