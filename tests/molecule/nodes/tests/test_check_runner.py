@@ -98,7 +98,9 @@ def test_every_textfile_passes_promtool(host):
             handle.write(text)
             handle.flush()
             with open(handle.name) as stdin:
-                proc = subprocess.run([promtool, "check", "metrics"], stdin=stdin, capture_output=True, text=True)
+                proc = subprocess.run(
+                    [promtool, "check", "metrics"], stdin=stdin, capture_output=True, text=True, check=False
+                )
         assert proc.returncode == 0, "%s: %s\n%s" % (check, proc.stderr, text)
         assert value(text, r'accelmon_check_runner_success\{check="%s"\}' % check) == 1, text
         assert value(text, r'accelmon_check_last_run_timestamp_seconds\{check="%s"\}' % check) > time.time() - 120
