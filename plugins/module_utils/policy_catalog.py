@@ -13,7 +13,9 @@ the target's own threshold series, and joins the routing labels onto the result.
 Aggregating templates (counting over targets, ManyNodesDown) write `${by}` in their
 aggregations and `${route}` after each counted series, and compare with `${param}`
 as above; they count per parameter set. `${selector}`, the host selector of the previous
-compiler, is accepted and removed. Metric names come from shared/reference/exporters.md
+compiler, is accepted and removed. Summaries and descriptions do not name per-target
+thresholds (an alert template cannot read a series without a query per alert and
+evaluation); `${name}` there reads "the threshold". Metric names come from shared/reference/exporters.md
 (all-smi, dcgm-exporter, node_exporter); the `accelmon_check_*` series are written by
 this collection's custom-check runner.
 """
@@ -67,7 +69,7 @@ BUILTIN_RULE_TEMPLATES = {
         '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m]))) > ${cpu_percent}',
         "warning",
         "10m",
-        "CPU usage on {{ $labels.instance }} is above ${cpu_percent}%",
+        "CPU usage on {{ $labels.instance }} is above its threshold",
         'CPU busy {{ $value | printf "%.1f" }}% for longer than the rule\'s for.',
         "node_exporter",
     ),
@@ -76,7 +78,7 @@ BUILTIN_RULE_TEMPLATES = {
         "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > ${memory_percent}",
         "warning",
         "10m",
-        "Memory usage on {{ $labels.instance }} is above ${memory_percent}%",
+        "Memory usage on {{ $labels.instance }} is above its threshold",
         'Memory used {{ $value | printf "%.1f" }}%.',
         "node_exporter",
     ),
@@ -86,7 +88,7 @@ BUILTIN_RULE_TEMPLATES = {
         " / node_filesystem_size_bytes{" + _FS_FILTER + "} < ${free_percent}",
         "warning",
         "15m",
-        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${free_percent}% free",
+        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is below its free-space threshold",
         'Free space {{ $value | printf "%.1f" }}%.',
         "node_exporter",
     ),
@@ -114,7 +116,7 @@ BUILTIN_RULE_TEMPLATES = {
         "all_smi_gpu_temperature_celsius > ${celsius}",
         "critical",
         "15s",
-        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above ${celsius} C",
+        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above its temperature threshold",
         "{{ $labels.gpu }} reports {{ $value }} C.",
         "all-smi",
     ),
@@ -132,7 +134,7 @@ BUILTIN_RULE_TEMPLATES = {
         "100 * all_smi_gpu_memory_used_bytes / all_smi_gpu_memory_total_bytes > ${memory_percent}",
         "warning",
         "15m",
-        "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} above ${memory_percent}%",
+        "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} is above its threshold",
         'Device memory used {{ $value | printf "%.1f" }}%.',
         "all-smi",
     ),
@@ -282,7 +284,7 @@ BUILTIN_RULE_TEMPLATES = {
         ' or max without (status) (accelmon_check_status{check="license",status=~"unknown|unreachable|error"} == 1)',
         "warning",
         "0s",
-        "Licence {{ $labels.item }} on {{ $labels.instance }} expires within ${days} days or cannot be checked",
+        "Licence {{ $labels.item }} on {{ $labels.instance }} expires within its threshold or cannot be checked",
         "Days left: {{ $value }} (1 without a date: no expiry date found, server unreachable or an error).",
         "accelmon check runner",
     ),

@@ -7,12 +7,13 @@ The rules (rule_compiler) are one per template and `for` value; what differs per
 lives in two series families that Prometheus scrapes from a textfile on its own host
 (docs/alert-rules.md):
 
-    accelmon_alert_threshold{instance, alertname, param} <value>
-        one per target, enabled template and threshold parameter;
     accelmon_alert_route{instance, alertname, accelmon_for, group, severity, team,
                          accelmon_receiver, <free labels>[, accelmon_param_<p>]} 1
         one per target and enabled template: the labels its alerts carry (aggregating
-        templates also carry their parameters as labels, to count per parameter set).
+        templates also carry their parameters as labels, to count per parameter set);
+    accelmon_alert_threshold{instance, alertname, param, <the route labels but group>} <value>
+        one per target, enabled template and threshold parameter (carrying the routing
+        labels lets a rule filter and label with one join).
 
 A disabled rule has neither series for that target. The values come from the policy
 engine as they are (`accelmon_effective_policy`: thresholds complete, `for` and severity
@@ -136,6 +137,8 @@ def target_series(catalog, host, entry):
         labels = route_labels(host, name, spec, rule, alerting, entry.get("primary_group"))
         labels.update(instance=host, alertname=name)
         out.append((ROUTE_METRIC, labels, 1))
+        # the threshold series carry the routing labels too (one join per rule), not the group
+        base = {k: v for k, v in labels.items() if k != GROUP_LABEL}
         thresholds = rule.get("thresholds") or {}
         for param in sorted(spec["parameters"]):
             if param not in thresholds:
@@ -143,7 +146,7 @@ def target_series(catalog, host, entry):
                     "host %s: the effective policy of %s has no threshold %s (is it from an older inventory?)"
                     % (host, name, param)
                 )
-            out.append((THRESHOLD_METRIC, {"instance": host, "alertname": name, "param": param}, thresholds[param]))
+            out.append((THRESHOLD_METRIC, dict(base, param=param), thresholds[param]))
     return out
 
 
@@ -185,5 +188,5 @@ def exposition(series, header=POLICY_FILE_HEADER):
 
 
 def threshold_series_text(host, template, param):
-    """The series a threshold leaf of a target's policy becomes (for diffs and docs)."""
+    """The series selector of a threshold leaf of a target's policy (for diffs and docs)."""
     return series_text(THRESHOLD_METRIC, {"instance": host, "alertname": template, "param": param})

@@ -17,14 +17,15 @@ version_added: 0.1.0
 description:
   - Reads C(accelmon_effective_policy) and C(accelmon_primary_group) of the given hosts (set by the
     P(accelmon.monitoring.fleet#inventory) inventory plugin) and writes two files.
-  - B(Policy series) (O(policy_dest)), Prometheus text format: per host and enabled template, one
-    C(accelmon_alert_threshold{instance, alertname, param}) series per threshold and one
-    C(accelmon_alert_route{instance, alertname, accelmon_for, severity, team, accelmon_receiver, group, ...}) series
-    carrying the routing labels. A disabled rule has no series. Served to Prometheus from a textfile
-    (the prometheus role runs a node_exporter for it); a threshold change takes effect at the next scrape.
-  - B(Rules) (O(dest)): one rule group per template (C(<group_prefix>.<Template>)), one alerting rule per distinct
-    C(for) value, joining the measured series to the threshold series C(on(instance)) and copying the routing
-    labels from the route series with C(group_left). The rule count grows with templates x distinct C(for) values,
+  - B(Policy series) (O(policy_dest)) in the Prometheus text format. Per host and enabled template, one
+    C(accelmon_alert_route) series with the routing labels (C(accelmon_for), C(severity), C(team),
+    C(accelmon_receiver), C(group), free labels) and one C(accelmon_alert_threshold) series per threshold
+    (C(param), the threshold as value, and the same routing labels). A disabled rule has no series. Served to
+    Prometheus from a textfile (the prometheus role runs a node_exporter for it); a threshold change takes effect
+    at the next scrape.
+  - B(Rules) (O(dest)) with one rule group per template (C(<group_prefix>.<Template>)) and one alerting rule per
+    distinct C(for) value, joining the measured series to the threshold series C(on(instance)) and copying the
+    routing labels with C(group_left). The rule count grows with templates x distinct C(for) values,
     never with hosts or threshold values, and the rule file does not change when a threshold does.
   - Output is deterministic (sorted) so a regenerated file diffs cleanly; a threshold change is one changed line
     per target in the policy series file.

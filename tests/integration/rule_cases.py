@@ -94,19 +94,21 @@ class _Policy:
         self.plan = plan
         self.route = {}
         self.thresholds = {}
+        self.threshold_labels = {}
         for metric, labels, value in series:
             key = (labels["alertname"], labels["instance"])
             if metric == ps.ROUTE_METRIC:
                 self.route[key] = labels
             else:
                 self.thresholds.setdefault(key, {})[labels["param"]] = value
+                self.threshold_labels[key + (labels["param"],)] = labels
 
     def input_series(self, template, host, samples):
         out = []
         if (template, host) in self.route:
             out.append(_series(ps.ROUTE_METRIC, self.route[(template, host)], _const(1, samples)))
         for param, value in sorted(self.thresholds.get((template, host), {}).items()):
-            labels = {"instance": host, "alertname": template, "param": param}
+            labels = self.threshold_labels[(template, host, param)]
             out.append(_series(ps.THRESHOLD_METRIC, labels, _const(value, samples)))
         return out
 

@@ -182,6 +182,8 @@ class Lab:
             "prometheus_scrape_timeout": "4s",
             "prometheus_evaluation_interval": "5s",
             "prometheus_policy_exporter_listen_address": f"127.0.0.1:{self.policy_port}",
+            "prometheus_policy_scrape_interval": "5s",
+            "prometheus_policy_scrape_timeout": "4s",
             # a live series for CheckRunnerStale (written below), from a second textfile exporter
             "prometheus_extra_scrape_configs": [
                 {
@@ -334,6 +336,7 @@ def test_prometheus_loads_the_rendered_config(lab):
         "prometheus",
         "alertmanager",
         "accelmon_policy",
+        "checks",
     }
     groups = http(lab.prom_url + "/api/v1/rules")[1]["data"]["groups"]
     assert groups and all(g["file"].endswith("rules/accelmon.rules.yml") for g in groups)
