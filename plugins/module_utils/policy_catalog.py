@@ -178,14 +178,41 @@ BUILTIN_RULE_TEMPLATES = {
         "NVLink CRC, replay or recovery error counters increased.",
         "dcgm-exporter",
     ),
+    # The check runner's series cover exactly the ports the infiniband check names (every
+    # port when devices is empty), with link_layer from sysfs: InfiniBand and RoCE apart.
     "InfinibandLinkDown": _rule(
         {},
-        "node_infiniband_state_id != 4 or node_infiniband_physical_state_id != 5",
+        '(accelmon_check_infiniband_state_id{link_layer="InfiniBand"} != 4'
+        ' or accelmon_check_infiniband_physical_state_id{link_layer="InfiniBand"} != 5)'
+        ' or max without (status) (accelmon_check_status{check="infiniband",status="missing"} == 1)',
         "critical",
         "15s",
-        "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
-        "Port state is not ACTIVE (4) or physical state is not LinkUp (5).",
-        "node_exporter",
+        "InfiniBand port {{ $labels.device }}{{ with $labels.port }}/{{ . }}{{ end }}{{ $labels.item }}"
+        " on {{ $labels.instance }} is down",
+        "Port state is not ACTIVE (4) or physical state is not LinkUp (5), or the HCA the checks policy names"
+        " is missing. Error counters: node_infiniband_* with the same device and port.",
+        "accelmon check runner (sysfs)",
+    ),
+    "RoceLinkDown": _rule(
+        {},
+        'accelmon_check_infiniband_state_id{link_layer="Ethernet"} != 4'
+        ' or accelmon_check_infiniband_physical_state_id{link_layer="Ethernet"} != 5',
+        "critical",
+        "15s",
+        "RoCE port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
+        "Port state is not ACTIVE (4) or physical state is not LinkUp (5) on an Ethernet (RoCE) link layer.",
+        "accelmon check runner (sysfs)",
+    ),
+    "InfinibandLinkSlow": _rule(
+        {},
+        "accelmon_check_infiniband_rate_gbps < accelmon_check_infiniband_min_rate_gbps"
+        " and accelmon_check_infiniband_state_id == 4",
+        "warning",
+        "5m",
+        "{{ $labels.link_layer }} port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }}"
+        " runs at {{ $value }} Gb/s",
+        "The port is up below the checks policy's min_rate_gbps (a degraded cable or a downshifted link).",
+        "accelmon check runner (sysfs)",
     ),
     "NvmeCriticalWarning": _rule(
         {},
@@ -198,29 +225,74 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "MountCheckFailed": _rule(
         {},
-        'accelmon_check_ok{check="mount"} == 0',
+        'max without (status) (accelmon_check_status{check="mount",status!="responsive"} == 1)',
         "critical",
         "0s",
-        "Mount check {{ $labels.item }} failed on {{ $labels.instance }}",
-        "The custom-check runner found the mount missing, read-only or wrong.",
+        "Mount {{ $labels.item }} on {{ $labels.instance }} failed its check",
+        "missing, wrong_fstype, wrong_options, timeout (no answer within timeout_seconds), in_flight (an"
+        " earlier probe is still stuck in the kernel: the mount hangs) or error; the runner's log says which.",
         "accelmon check runner",
     ),
     "ParallelFsSlow": _rule(
         {"latency_seconds": _p("number", 1.0, "probe latency in seconds")},
-        'accelmon_check_duration_seconds{check="parallel_fs"} > ${latency_seconds}',
+        'accelmon_check_duration_seconds{check="parallel_fs"} > ${latency_seconds}'
+        ' or max without (status) (accelmon_check_status{check="parallel_fs",status=~"timeout|in_flight"} == 1)',
         "warning",
         "10m",
         "Parallel filesystem {{ $labels.item }} slow on {{ $labels.instance }}",
-        "Probe took {{ $value }}s.",
+        "The canary stat/read took {{ $value }}s, or did not answer (1 means timed out or still stuck);"
+        " latency distribution: accelmon_check_parallel_fs_latency_seconds.",
         "accelmon check runner",
     ),
     "CheckRunnerStale": _rule(
         {"max_age_seconds": _p("number", 300, "age of the last check run in seconds")},
-        "time() - accelmon_check_last_run_timestamp_seconds > ${max_age_seconds}",
+        "time() - accelmon_check_last_run_timestamp_seconds > ${max_age_seconds}"
+        " or accelmon_check_runner_success == 0"
+        " or node_textfile_scrape_error == 1"
+        ' or time() - node_textfile_mtime_seconds{file=~"(.*/)?accelmon_check_[a-z_]+[.]prom"} > ${max_age_seconds}',
         "warning",
         "5m",
-        "Custom checks on {{ $labels.instance }} have not run within their threshold",
-        "The check runner timer may be stopped or failing.",
+        "Custom checks on {{ $labels.instance }} are stale or failing",
+        "A check type has not written its textfile within max_age_seconds, its probe crashed"
+        " (accelmon_check_runner_success 0), or node_exporter cannot read a textfile"
+        " (node_textfile_scrape_error). See systemctl status 'accelmon-check-*'.",
+        "accelmon check runner, node_exporter textfile collector",
+    ),
+    "SmartDiskUnhealthy": _rule(
+        {},
+        "smartmon_device_smart_healthy == 0",
+        "critical",
+        "0s",
+        "Disk {{ $labels.disk }} on {{ $labels.instance }} fails its SMART self-assessment",
+        "smartctl reports the overall-health self-assessment as FAILED; replace the disk.",
+        "accelmon check runner (smartctl --json, smartmon names)",
+    ),
+    "PortUnreachable": _rule(
+        {},
+        'max without (status) (accelmon_check_status{check="port",status!="open"} == 1)',
+        "warning",
+        "1m",
+        "Port {{ $labels.item }} is not accepting connections on {{ $labels.instance }}",
+        "The TCP connect was refused, timed out or failed.",
+        "accelmon check runner",
+    ),
+    "LicenseExpiring": _rule(
+        {"days": _p("number", 14, "days before expiry at which the rule fires")},
+        "(accelmon_check_license_expiry_timestamp_seconds - time()) / 86400 < ${days}"
+        ' or max without (status) (accelmon_check_status{check="license",status=~"unknown|unreachable|error"} == 1)',
+        "warning",
+        "0s",
+        "Licence {{ $labels.item }} on {{ $labels.instance }} expires within its threshold or cannot be checked",
+        "Days left: {{ $value }} (1 without a date: no expiry date found, server unreachable or an error).",
+        "accelmon check runner",
+    ),
+    "CheckCommandFailed": _rule(
+        {},
+        'max without (status) (accelmon_check_status{check="command",status!="ok"} == 1)',
+        "warning",
+        "0s",
+        "Check command {{ $labels.item }} failed on {{ $labels.instance }}",
+        "The command exited non-zero, timed out or could not start (accelmon_check_command_exit_code).",
         "accelmon check runner",
     ),
 }
@@ -260,6 +332,8 @@ BUILTIN_CHECK_TYPES = {
     "parallel_fs": _check(
         {
             "paths": _p("string_list", [], "parallel filesystem mount points to probe"),
+            "canary_file": _p("string", "", "file under each path to read 4 KiB of; empty: stat and statfs only"),
+            "write_test": _p("boolean", False, "also write, fsync and delete a small file under each path"),
         },
         "Lustre/GPFS/BeeGFS/WEKA mount reachable and its metadata latency.",
     ),
@@ -272,12 +346,24 @@ BUILTIN_CHECK_TYPES = {
         "TCP ports open (local services, or {host, port} dependencies).",
     ),
     "command": _check(
-        {"commands": _p("command_list", [], "commands whose exit status 0 means healthy")},
+        {
+            "commands": _p(
+                "command_list",
+                [],
+                "commands whose exit status 0 means healthy ({name, command, timeout_seconds, user, value_regex})",
+            )
+        },
         "Site-specific commands; exit status 0 is healthy.",
     ),
     "license": _check(
-        {"servers": _p("string_list", [], "license servers as port@host")},
-        "License servers (FlexLM style port@host) reachable.",
+        {
+            "servers": _p("string_list", [], "license servers as port@host that must accept TCP connections"),
+            "files": _p("string_list", [], "files holding an expiry date (ISO, 31-dec-2026 or Unix time)"),
+            "commands": _p(
+                "command_list", [], "commands printing expiry dates, e.g. lmutil lmstat -i or nvidia-smi -q"
+            ),
+        },
+        "Licence servers (FlexLM style port@host) reachable; licence expiry from files or commands.",
     ),
 }
 

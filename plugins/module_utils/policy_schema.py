@@ -148,24 +148,34 @@ def _port_list(value):
     return value
 
 
+_COMMAND_KEYS = ("name", "command", "timeout_seconds", "user", "value_regex")
+
+
 def _command_list(value):
-    """Commands: {name, command, timeout_seconds?} mappings."""
+    """Commands: {name, command, timeout_seconds?, user?, value_regex?} mappings."""
     if not isinstance(value, list):
         raise ValueError("expected a list of {name, command} mappings, got %s" % _type_name(value))
     for entry in value:
         if not isinstance(entry, dict) or "name" not in entry or "command" not in entry:
             raise ValueError("command entries need name and command, got %r" % (entry,))
-        unknown = set(entry) - {"name", "command", "timeout_seconds"}
+        unknown = set(entry) - set(_COMMAND_KEYS)
         if unknown:
             raise ValueError(
-                "unknown key(s) %s in command %r (allowed: name, command, timeout_seconds)"
-                % (", ".join(sorted(unknown)), entry.get("name"))
+                "unknown key(s) %s in command %r (allowed: %s)"
+                % (", ".join(sorted(unknown)), entry.get("name"), ", ".join(_COMMAND_KEYS))
             )
         _string(entry["name"])
         if not isinstance(entry["command"], (str, list)):
             raise ValueError("command %r must be a string or a list of arguments" % entry["name"])
         if "timeout_seconds" in entry:
             _number(entry["timeout_seconds"])
+        if "user" in entry and (not isinstance(entry["user"], str) or not entry["user"]):
+            raise ValueError("user of command %r must be a user name on the node" % entry["name"])
+        if "value_regex" in entry:
+            try:
+                re.compile(_string(entry["value_regex"]))
+            except re.error as exc:
+                raise ValueError("value_regex of command %r is not a regular expression: %s" % (entry["name"], exc))
     return value
 
 

@@ -2,11 +2,14 @@
 # System packages the tests need on a fresh Debian 12 / Ubuntu machine (run as root or
 # with sudo): real Prometheus + promtool, Alertmanager + amtool, node_exporter, podman with
 # runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy, headless
-# Chromium and its WebDriver for the lab's browser test (tests/e2e/webui.py).
+# Chromium and its WebDriver for the lab's browser test (tests/e2e/webui.py); fuse3 +
+# python3-fuse (the hung-mount test), python3-prometheus-client, nvme-cli, smartmontools (the
+# check runner as it runs on nodes).
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
       prometheus-node-exporter podman runc debootstrap uidmap slirp4netns
-      chromium chromium-driver fonts-dejavu-core)
+      chromium chromium-driver fonts-dejavu-core
+      fuse3 python3-fuse python3-prometheus-client nvme-cli smartmontools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,5 +22,11 @@ def test_contract_names_and_threshold_keys():
         "MountCheckFailed": [],
         "ParallelFsSlow": ["latency_seconds"],
         "CheckRunnerStale": ["max_age_seconds"],
+        "RoceLinkDown": [],
+        "InfinibandLinkSlow": [],
+        "SmartDiskUnhealthy": [],
+        "PortUnreachable": [],
+        "LicenseExpiring": ["days"],
+        "CheckCommandFailed": [],
     }
     assert dict((k, sorted(v["parameters"])) for k, v in BUILTIN_RULE_TEMPLATES.items()) == want
