@@ -9,6 +9,8 @@ says what was expected; callers wrap it into a FleetModelError naming file and i
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.accelmon.monitoring.plugins.module_utils.prometheus_grammar import (
     is_duration,
     is_label_name,
