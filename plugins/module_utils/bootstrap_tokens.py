@@ -52,8 +52,9 @@ CREATE TABLE IF NOT EXISTS tokens (
     scope TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS registrations (
-    name TEXT PRIMARY KEY,
-    machine_id TEXT NOT NULL,
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    machine_id TEXT NOT NULL UNIQUE,
     token_id TEXT NOT NULL,
     file TEXT NOT NULL,
     document TEXT NOT NULL,
