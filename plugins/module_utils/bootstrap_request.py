@@ -24,13 +24,12 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils import accelerator_detect as ad
 from ansible_collections.accelmon.monitoring.plugins.module_utils.bootstrap_tokens import TOKEN_RE
-from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_model import PROVIDERS, VENDORS
 
-MAX_BODY_BYTES = 16384
+MAX_BODY_BYTES = 65536
 MAX_ADDRESSES = 32
-MAX_ACCELERATOR_ENTRIES = 16
-MAX_ACCELERATOR_COUNT = 64
+MAX_PCI_FUNCTIONS = 1024
 MAX_GROUPS = 16
 MAX_JSON_DEPTH = 4
 
@@ -44,11 +43,14 @@ REGISTRATION_ID_RE = re.compile(r"[0-9a-f]{32}")
 GROUP_PATH_RE = re.compile(r"[a-z][a-z0-9_]*:[A-Za-z0-9][A-Za-z0-9._-]{0,62}(/[A-Za-z0-9][A-Za-z0-9._-]{0,62}){0,15}")
 TEXT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:/()+@-]{0,127}")
 RESERVED_NAMES = frozenset(["localhost", "all", "ungrouped"])
-CLOUD_PROVIDERS = tuple(p for p in PROVIDERS if p not in ("onprem", "other"))
-CLOUD_KEYS = ("provider", "instance_id", "instance_type", "region", "zone", "account_id", "project")
+# One PCI function as bootstrap.sh reports it: vendor:device:class[:subsystem_device][:vf]
+# (hex, no 0x; ':vf' when the function is an SR-IOV virtual function of this host).
+PCI_RE = re.compile(r"[0-9a-f]{4}:[0-9a-f]{4}:[0-9a-f]{6}(:[0-9a-f]{4})?(:vf)?")
+DMI_VALUE_RE = re.compile(r"[\x20-\x7e]{0,128}")
+CLOUD_KEYS = ("instance_id", "instance_type", "region", "zone", "account_id", "project")
 
 REQUIRED = ("token", "hostname", "machine_id", "addresses")
-OPTIONAL = ("accelerators", "cloud", "primary_group", "groups", "agent")
+OPTIONAL = ("pci", "dmi", "cloud", "primary_group", "groups", "agent")
 # Fields a host must never set, with why: they decide how the host is reached or judged.
 FORBIDDEN = {
     "vars": "host variables come from the fleet model, never from the host",
@@ -60,6 +62,7 @@ FORBIDDEN = {
     "name": "send hostname",
     "description": "the registrar writes the description",
     "provider_metadata": "send cloud: {...}",
+    "accelerators": "send pci: [...]; the registrar recognises accelerators",
 }
 
 
@@ -176,30 +179,60 @@ def pick_address(addresses, allowed_networks=()):
     )
 
 
-def _accelerators(value):
-    if value is None:
+def accelerators_from_pci(functions):
+    """Accelerators ({vendor, model, count}) among reported PCI functions.
+
+    The host reports raw PCI identities; which of them are accelerators is decided here by
+    accelerator_detect, the same rules the accelerator_facts module applies on a host.
+    """
+    if functions is None:
         return []
-    if not isinstance(value, list) or len(value) > MAX_ACCELERATOR_ENTRIES:
-        raise _bad("accelerators must be a list of at most %d entries" % MAX_ACCELERATOR_ENTRIES)
+    if not isinstance(functions, list) or len(functions) > MAX_PCI_FUNCTIONS:
+        raise _bad("pci must be a list of at most %d PCI functions" % MAX_PCI_FUNCTIONS)
+    counts = {}
+    for value in functions:
+        if not isinstance(value, str) or not PCI_RE.fullmatch(value):
+            raise _bad("pci: %r is not vendor:device:class[:subsystem_device][:vf] in hex" % (_short(value),))
+        parts = value.split(":")
+        device = {
+            "vendor_id": "0x" + parts[0],
+            "device_id": "0x" + parts[1],
+            "class": "0x" + parts[2],
+            "subsystem_device_id": "0x" + parts[3] if len(parts) > 3 and parts[3] != "vf" else None,
+            "is_virtfn_on_host": parts[-1] == "vf",
+        }
+        vendor = ad.classify(device)
+        if vendor is not None:
+            key = (vendor, ad.model_for(device))
+            counts[key] = counts.get(key, 0) + 1
     out = []
-    for index, entry in enumerate(value):
-        where = "accelerators[%d]" % index
-        if not isinstance(entry, dict) or set(entry) - {"vendor", "model", "count"}:
-            raise _bad("%s must be {vendor, model, count}" % where)
-        if entry.get("vendor") not in VENDORS:
-            raise _bad("%s: vendor must be one of %s" % (where, ", ".join(VENDORS)))
-        item = {"vendor": entry["vendor"]}
-        if entry.get("model") is not None:
-            item["model"] = _string(entry, "model", TEXT_RE, "a model name", 128)
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ACCELERATOR_COUNT:
-            raise _bad("%s: count must be an integer from 1 to %d" % (where, MAX_ACCELERATOR_COUNT))
-        item["count"] = count
-        out.append(item)
+    for (vendor, model), count in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        entry = {"vendor": vendor}
+        if model:
+            entry["model"] = model
+        entry["count"] = count
+        out.append(entry)
     return out
 
 
-def _cloud(value):
+def provider_from_dmi(dmi):
+    """'aws', 'gcp', 'azure' or 'onprem' from the reported DMI strings (accelerator_detect's rules)."""
+    if dmi is None:
+        return "onprem"
+    if not isinstance(dmi, dict):
+        raise _bad("dmi must be an object")
+    unknown = set(dmi) - set(ad.DMI_FIELDS)
+    if unknown:
+        raise _bad(
+            "dmi: unknown key(s) %s; allowed: %s" % (", ".join(sorted(map(str, unknown))), ", ".join(ad.DMI_FIELDS))
+        )
+    for key, value in dmi.items():
+        if not isinstance(value, str) or not DMI_VALUE_RE.fullmatch(value):
+            raise _bad("dmi.%s must be printable ASCII, at most 128 characters" % key)
+    return ad.cloud_provider_from_dmi(dmi)
+
+
+def _cloud(value, provider):
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -209,8 +242,8 @@ def _cloud(value):
         raise _bad(
             "cloud: unknown key(s) %s; allowed: %s" % (", ".join(sorted(map(str, unknown))), ", ".join(CLOUD_KEYS))
         )
-    if value.get("provider") not in CLOUD_PROVIDERS:
-        raise _bad("cloud.provider must be one of %s" % ", ".join(CLOUD_PROVIDERS))
+    if value and provider == "onprem":
+        raise _bad("cloud identity sent, but the DMI data shows no cloud provider")
     out = {}
     for key in CLOUD_KEYS:
         if value.get(key) is not None:
@@ -236,7 +269,8 @@ def parse_registration(data, allowed_networks=()):
     """Check a registration request (a parsed JSON object); returns the clean request.
 
     The result holds: token, hostname, machine_id, address (picked from addresses),
-    accelerators, cloud, primary_group (or None), groups (or None), agent.
+    accelerators (recognised in pci), provider (from dmi), cloud, primary_group (or None),
+    groups (or None), agent.
     """
     for key in sorted(data):
         if key in FORBIDDEN:
@@ -255,6 +289,7 @@ def parse_registration(data, allowed_networks=()):
     if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
         raise RequestError(401, "malformed_token", "token is not in the form [a-z0-9]{6}.[a-z0-9]{16}")
     primary, groups = _groups(data)
+    provider = provider_from_dmi(data.get("dmi"))
     agent = data.get("agent")
     if agent is not None:
         agent = _string(data, "agent", TEXT_RE, "a version string", 128)
@@ -263,8 +298,9 @@ def parse_registration(data, allowed_networks=()):
         "hostname": check_hostname(data["hostname"]),
         "machine_id": _string(data, "machine_id", MACHINE_ID_RE, "a machine id (32 lower-case hex digits)", 32),
         "address": pick_address(data["addresses"], allowed_networks),
-        "accelerators": _accelerators(data.get("accelerators")),
-        "cloud": _cloud(data.get("cloud")),
+        "accelerators": accelerators_from_pci(data.get("pci")),
+        "provider": provider,
+        "cloud": _cloud(data.get("cloud"), provider),
         "primary_group": primary,
         "groups": groups,
         "agent": agent,
