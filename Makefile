@@ -89,7 +89,7 @@ TOKEN_STATE ?= present
 bootstrap-token: venv collection-link ## bootstrap token for the lab registrar (TOKEN_SCOPE, TOKEN_GROUPS, TOKEN_USES, TOKEN_TTL, TOKEN_STATE=present|query|absent)
 	mkdir -p $(dir $(LAB_REGISTRAR_DB))
 	$(BIN)/ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(BIN)/python \
-	  -e bootstrap_token_hosts=localhost -e bootstrap_token_db=$(LAB_REGISTRAR_DB) -e bootstrap_token_state=$(TOKEN_STATE) \
+	  -e bootstrap_token_hosts=localhost -e bootstrap_token_become=false -e bootstrap_token_db=$(LAB_REGISTRAR_DB) -e bootstrap_token_state=$(TOKEN_STATE) \
 	  -e bootstrap_token_name=$(TOKEN_NAME) -e bootstrap_token_max_uses=$(TOKEN_USES) -e bootstrap_token_ttl=$(TOKEN_TTL) \
 	  -e '{"bootstrap_token_primary_groups": ["$(TOKEN_SCOPE)"], "bootstrap_token_groups": [$(if $(TOKEN_GROUPS),"$(subst $(comma),"$(comma)",$(TOKEN_GROUPS))")]}' \
 	  playbooks/bootstrap_token.yml

@@ -188,6 +188,14 @@ def connect(path):
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.executescript(SCHEMA)
+    if path != ":memory:" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        # root (the bootstrap_token module) must not leave WAL files the registrar's own
+        # user cannot open: give them the database file's owner.
+        owner = os.stat(path)
+        for suffix in ("-wal", "-shm"):
+            side = path + suffix
+            if os.path.exists(side) and (os.stat(side).st_uid, os.stat(side).st_gid) != (owner.st_uid, owner.st_gid):
+                os.chown(side, owner.st_uid, owner.st_gid)
     return conn
 
 

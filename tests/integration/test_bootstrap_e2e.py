@@ -1,0 +1,421 @@
+# Copyright (c) 2026 accelmon maintainers
+# MIT License (see LICENSE)
+"""The bootstrap path end to end on loopback, with the real parts.
+
+The registrar role's TLS tasks (community.crypto) make a CA and a server certificate;
+Debian's gunicorn serves the registrar, with exactly the module_utils files the role
+installs, on an ephemeral loopback port over TLS; tokens come from the bootstrap_token
+playbook; bootstrap.sh (run by dash, fetched with the pinned-CA one-liner) registers a host
+whose hardware is a sysfs fixture (an HGX H100); ``ansible-inventory`` then shows the new
+host with its groups and accelerators. Refusals (impostor CA, expired, revoked, used-up
+tokens, bad names) exit non-zero with the reason and write nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import BIN, ROOT, inventory_list, run  # noqa: E402
+
+GUNICORN = "/usr/bin/gunicorn"
+ROLE = os.path.join(ROOT, "roles", "registrar")
+SCRIPT = os.path.join(ROLE, "files", "bootstrap.sh")
+HYBRID = os.path.join(ROOT, "inventory", "examples", "hybrid")
+RACK = "infrastructure:onprem/dc1/hall-a/rack-a02"
+NEEDED = [GUNICORN, "/usr/bin/python3", shutil.which("curl"), shutil.which("dash"), shutil.which("sha256sum")]
+
+
+def _require_tools():
+    missing = [p for p in NEEDED if not p or not os.path.exists(p)]
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import yaml, netaddr"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        missing.append("python3-yaml/python3-netaddr for /usr/bin/python3")
+    if missing:
+        message = "needs %s (bash tests/tools/install_system_deps.sh installs gunicorn, python3-netaddr)" % missing
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _load_sysfs_fixture():
+    path = os.path.join(ROOT, "tests", "fixtures", "hardware", "sysfs_fixture.py")
+    spec = importlib.util.spec_from_file_location("accelmon_sysfs_fixture_bootstrap", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Registrar:
+    """A running registrar and what a test needs to talk to it."""
+
+    def __init__(self, base):
+        self.base = base
+        self.inventory = base / "inv"
+        shutil.copytree(HYBRID, self.inventory)
+        self.source = str(self.inventory / "hybrid.accelmon.yml")
+        self.registrations = self.inventory / "registrations"
+        self.etc = base / "etc"
+        self.db = str(base / "state" / "registrar.db")
+        os.makedirs(base / "state")
+        self.port = _free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.ca = str(self.etc / "tls" / "ca.pem")
+
+    def make_tls(self):
+        os.makedirs(self.etc / "tls")
+        run(
+            [
+                os.path.join(BIN, "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "tests/integration/playbooks/registrar_tls.yml",
+                "-e",
+                json.dumps(
+                    {
+                        "ansible_become": False,
+                        "registrar_config_dir": str(self.etc),
+                        "registrar_system_user": "root",
+                        "registrar_tls_subject_alt_names": ["DNS:localhost", "IP:127.0.0.1"],
+                        "_registrar_service_managed": False,
+                    }
+                ),
+            ]
+        )
+        with open(self.ca, "rb") as handle:
+            self.ca_hash = hashlib.sha256(handle.read()).hexdigest()
+
+    def install_code(self):
+        """Exactly the files the role installs (vars/main.yml), so a missing import shows here."""
+        with open(os.path.join(ROLE, "vars", "main.yml")) as handle:
+            files = yaml.safe_load(handle)["_registrar_module_utils"]
+        self.lib = self.base / "lib"
+        dest = self.lib / "ansible_collections" / "accelmon" / "monitoring" / "plugins" / "module_utils"
+        os.makedirs(dest)
+        for name in files:
+            shutil.copy(os.path.join(ROOT, "plugins", "module_utils", name), dest / name)
+        config = {
+            "db": self.db,
+            "inventory_source": self.source,
+            "ca_file": self.ca,
+            "bootstrap_script": SCRIPT,
+            "public_url": self.url,
+            "rate_limit_per_minute": 1000,
+        }
+        self.config = str(self.etc / "registrar.json")
+        with open(self.config, "w") as handle:
+            json.dump(config, handle)
+
+    def start(self):
+        env = dict(os.environ, PYTHONPATH=str(self.lib), ACCELMON_REGISTRAR_CONFIG=self.config)
+        env.pop("VIRTUAL_ENV", None)
+        self.log = open(self.base / "gunicorn.log", "w")
+        # the ExecStart of roles/registrar/templates/accelmon-registrar.service.j2
+        self.proc = subprocess.Popen(
+            [
+                GUNICORN,
+                "--bind",
+                "127.0.0.1:%d" % self.port,
+                "--workers",
+                "2",
+                "--certfile",
+                str(self.etc / "tls" / "server.pem"),
+                "--keyfile",
+                str(self.etc / "tls" / "server.key"),
+                "--limit-request-line",
+                "2048",
+                "--limit-request-fields",
+                "32",
+                "--limit-request-field_size",
+                "4096",
+                "--timeout",
+                "30",
+                "ansible_collections.accelmon.monitoring.plugins.module_utils.bootstrap_registrar:make_app()",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=str(self.base),
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("gunicorn exited:\n" + (self.base / "gunicorn.log").read_text())
+            probe = self.curl("/healthz", check=False)
+            if probe.returncode == 0:
+                return
+            time.sleep(0.3)
+        raise AssertionError("the registrar did not answer:\n" + (self.base / "gunicorn.log").read_text())
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+    def curl(self, path, *args, check=True):
+        proc = subprocess.run(
+            ["curl", "-sS", "--cacert", self.ca, "--max-time", "20", *args, self.url + path],
+            capture_output=True,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError("curl %s: %s" % (path, proc.stderr.decode()))
+        return proc
+
+    def token(self, name, uses=1, ttl="1h", primary=(RACK,), groups=("environment:staging",)):
+        run(
+            [
+                os.path.join(BIN, "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "playbooks/bootstrap_token.yml",
+                "-e",
+                json.dumps(
+                    {
+                        "bootstrap_token_hosts": "localhost",
+                        "bootstrap_token_become": False,
+                        "bootstrap_token_db": self.db,
+                        "bootstrap_token_name": name,
+                        "bootstrap_token_max_uses": uses,
+                        "bootstrap_token_ttl": ttl,
+                        "bootstrap_token_primary_groups": list(primary),
+                        "bootstrap_token_groups": list(groups),
+                        "bootstrap_token_output": str(self.base / ("token-%s.txt" % name)),
+                    }
+                ),
+            ]
+        )
+        path = self.base / ("token-%s.txt" % name)
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        return path.read_text().strip()
+
+    def files(self):
+        return sorted(p.name for p in self.registrations.iterdir() if not p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def registrar(tmp_path_factory):
+    _require_tools()
+    reg = Registrar(tmp_path_factory.mktemp("registrar"))
+    reg.make_tls()
+    reg.install_code()
+    reg.start()
+    sysfs = _load_sysfs_fixture()
+    reg.sysfs = os.path.join(sysfs.materialize("hgx-h100-8gpu", str(reg.base / "hw"), layout="real"), "sys")
+    yield reg
+    reg.stop()
+
+
+def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef0123456789abcdef"):
+    """The documented join command, run by dash, for a host whose state lives under the test dir."""
+    state = reg.base / ("state-" + host)
+    os.makedirs(state, exist_ok=True)
+    (state / "machine-id").write_text(machine_id + "\n")
+    ca_tmp = state / "ca-download.pem"
+    command = (
+        'curl -fsSk "$URL/v1/ca.pem" -o "$CATMP" && echo "$HASH  $CATMP" | sha256sum -c - >/dev/null && '
+        'curl -fsSL --cacert "$CATMP" "$URL/bootstrap.sh" | dash -s -- "$@"'
+    )
+    env = dict(
+        os.environ,
+        URL=reg.url,
+        CATMP=str(ca_tmp),
+        HASH=reg.ca_hash,
+        TMPDIR=str(state),
+    )
+    argv = [
+        "--token=%s" % args[0],
+        "--ca-hash=sha256:%s" % (ca_hash or reg.ca_hash),
+        "--hostname=%s" % host,
+        "--address=10.20.0.7",
+        "--no-ssh",
+        "--no-cloud",
+        "--no-wait",
+        "--state-dir=%s" % state,
+        "--sysfs=%s" % reg.sysfs,
+        "--machine-id-file=%s" % (state / "machine-id"),
+        *args[1:],
+    ]
+    return subprocess.run(["bash", "-c", command, "join", *argv], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_new_host_joins_with_the_one_liner_and_the_inventory_sees_it(registrar):
+    token = registrar.token("rack-a02", uses=2)
+    started = time.monotonic()
+    proc = one_liner(registrar, "dc1-a02-gpu09", token)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "registered as dc1-a02-gpu09" in proc.stderr
+    print("bootstrap.sh registration through gunicorn+TLS: %.2f s" % elapsed)
+    assert "dc1-a02-gpu09.yml" in registrar.files()
+
+    data = inventory_list(registrar.source)
+    hostvars = data["_meta"]["hostvars"]["dc1-a02-gpu09"]
+    assert hostvars["ansible_host"] == "10.20.0.7"
+    assert hostvars["accelmon_primary_group"] == RACK
+    assert hostvars["accelmon_accelerators"] == [{"vendor": "nvidia", "model": "NVIDIA H100 80GB HBM3", "count": 8}]
+    assert "dc1-a02-gpu09" in data["environment__staging"]["hosts"]
+    assert "dc1-a02-gpu09" in data["infrastructure__onprem__dc1__hall_a__rack_a02"]["hosts"]
+
+    # the same machine running the script again: idempotent, no use counted
+    again = one_liner(registrar, "dc1-a02-gpu09", token)
+    assert again.returncode == 0, again.stderr
+    assert "already registered as dc1-a02-gpu09" in again.stderr
+    status = json.loads(registrar.curl("/v1/register/" + _registration_id(registrar, "dc1-a02-gpu09")).stdout)
+    assert status["status"] == "registered" and status["name"] == "dc1-a02-gpu09"
+
+
+def _registration_id(reg, host):
+    with open(reg.base / ("state-" + host) / "registration.json") as handle:
+        return json.load(handle)["id"]
+
+
+def test_an_impostor_ca_is_refused_before_anything_is_sent(registrar):
+    token = registrar.token("impostor")
+    before = registrar.files()
+    proc = one_liner(registrar, "dc1-a02-gpu10", token, ca_hash="0" * 64)
+    # the documented one-liner stops at sha256sum -c; the script itself refuses too
+    assert proc.returncode != 0
+    script = subprocess.run(
+        [
+            "dash",
+            SCRIPT,
+            "--token=%s" % token,
+            "--registrar=%s" % registrar.url,
+            "--ca-hash=sha256:" + "0" * 64,
+            "--no-wait",
+            "--state-dir=%s" % (registrar.base / "state-impostor"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert script.returncode == 2, script.stderr
+    assert "not the pinned" in script.stderr and "nothing was sent" in script.stderr
+    assert registrar.files() == before
+
+
+@pytest.mark.parametrize(
+    ("case", "exit_code", "fragment"),
+    [
+        ("expired", 3, "has expired"),
+        ("revoked", 3, "has been revoked"),
+        ("used_up", 3, "has no uses left"),
+        ("unknown", 3, "not known to this registrar"),
+        ("out_of_scope", 3, "outside the token's scope"),
+        ("traversal", 3, "not a valid inventory name"),
+        ("template", 3, "not a valid inventory name"),
+        ("model_name", 3, "already belongs to a target"),
+    ],
+)
+def test_refusals_exit_with_the_reason_and_write_nothing(registrar, case, exit_code, fragment):
+    host, extra = "dc1-a02-refused", []
+    if case == "expired":
+        token = registrar.token("exp-%d" % time.time_ns(), ttl="1s")
+        time.sleep(1.5)
+    elif case == "revoked":
+        token = registrar.token("rev")
+        run(
+            [
+                os.path.join(BIN, "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "playbooks/bootstrap_token.yml",
+                "-e",
+                json.dumps(
+                    {
+                        "bootstrap_token_hosts": "localhost",
+                        "bootstrap_token_become": False,
+                        "bootstrap_token_db": registrar.db,
+                        "bootstrap_token_state": "absent",
+                        "bootstrap_token_id": token[:6],
+                    }
+                ),
+            ]
+        )
+    elif case == "used_up":
+        token = registrar.token("once")
+        assert one_liner(registrar, "dc1-a02-once", token, machine_id="1" * 32).returncode == 0
+    elif case == "unknown":
+        token = "zzzzzz.0123456789abcdef"
+    else:
+        token = registrar.token("scope-%s" % case, uses=5)
+        if case == "out_of_scope":
+            extra = ["--group=environment:production"]
+        elif case == "traversal":
+            host = "../../../etc/cron.d/x"
+        elif case == "template":
+            host = "{{lookup('pipe','id')}}"
+        elif case == "model_name":
+            host = "dc1-a01-gpu01"
+    before = registrar.files()
+    proc = one_liner(registrar, host, token, *extra, machine_id="2" * 32)
+    assert proc.returncode == exit_code, proc.stderr
+    assert "registration refused" in proc.stderr and fragment in proc.stderr, proc.stderr
+    assert registrar.files() == before
+    inventory_list(registrar.source)  # the inventory still loads
+
+
+def test_hostile_http_is_refused_by_the_served_app(registrar):
+    big = registrar.base / "big.json"
+    big.write_bytes(b'{"token": "' + b"a" * 70000 + b'"}')
+    proc = registrar.curl(
+        "/v1/register", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
+        "--data-binary", "@%s" % big,
+    )
+    assert proc.stdout.decode() == "413"
+    proc = registrar.curl(
+        "/v1/register", "-H", "Content-Type: application/json", "--data-binary",
+        '{"token": "abcdef.0123456789abcdef", "hostname": "x", "machine_id": "%s", "addresses": ["10.0.0.1"],'
+        ' "vars": {"ansible_connection": "local"}}' % ("3" * 32),
+    )
+    assert json.loads(proc.stdout)["error"] == "forbidden_field"
+    proc = registrar.curl("/v1/register/..%2F..%2Fetc%2Fpasswd", "-o", "/dev/null", "-w", "%{http_code}")
+    assert proc.stdout.decode() == "404"
+
+
+def test_concurrent_registrations_never_exceed_max_uses(registrar):
+    token = registrar.token("burst", uses=3)
+
+    def attempt(index):
+        return one_liner(registrar, "dc1-a02-burst%02d" % index, token, machine_id="%032x" % (0xB000 + index))
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    print("8 concurrent registrations through 2 gunicorn workers: %.2f s" % (time.monotonic() - started))
+    assert sorted(r.returncode for r in results) == [0, 0, 0, 3, 3, 3, 3, 3]
+    assert all("has no uses left" in r.stderr for r in results if r.returncode)
+    assert len([f for f in registrar.files() if f.startswith("dc1-a02-burst")]) == 3
+
+
+def test_metrics_count_what_happened(registrar):
+    text = registrar.curl("/metrics").stdout.decode()
+    assert 'accelmon_registrar_registration_requests_total{result="registered"}' in text
+    assert 'accelmon_registrar_registration_requests_total{result="used_up"}' in text
+    assert 'accelmon_registrar_tokens{state="active"}' in text
