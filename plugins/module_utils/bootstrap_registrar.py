@@ -65,6 +65,11 @@ DEFAULTS = {
     "allowed_networks": [],
     "deploy_user": None,
     "deploy_ssh_public_key": None,
+    # argv run per registered host by bootstrap_deployer ("{host}" replaced); empty: no
+    # deployment from the registrar, the controller deploys on its own schedule.
+    "deploy_command": [],
+    "deploy_timeout": 3600,
+    "deploy_poll_seconds": 5,
 }
 
 
@@ -89,6 +94,8 @@ class Config:
             raise ValueError("%s has no registrations: directory" % self.inventory_source)
         self.registrations_dir = os.path.realpath(os.path.join(self.inventory_dir, source["registrations"]))
         self.strict = bool(source.get("strict", False))
+        if not isinstance(self.deploy_command, list) or not all(isinstance(a, str) for a in self.deploy_command):
+            raise ValueError("deploy_command must be a list of strings (an argv, '{host}' replaced)")
 
     @classmethod
     def from_file(cls, path):
@@ -440,6 +447,7 @@ class Registrar:
             with bt.transaction(self.conn):
                 count(self.conn, "requests", result)
         response["status_url"] = "/v1/register/%s" % response["id"]
+        response["deploy"] = bool(self.config.deploy_command)
         if self.config.deploy_user and self.config.deploy_ssh_public_key:
             response["ssh"] = {"user": self.config.deploy_user, "authorized_key": self.config.deploy_ssh_public_key}
         return status, _json(response), "application/json"

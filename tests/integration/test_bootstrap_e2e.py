@@ -28,6 +28,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_tokens as bt  # noqa: E402
+from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_api import parse_duration  # noqa: E402
 from helpers import BIN, ROOT, inventory_list, run  # noqa: E402
 
 GUNICORN = "/usr/bin/gunicorn"
@@ -119,6 +121,14 @@ class Registrar:
             "bootstrap_script": SCRIPT,
             "public_url": self.url,
             "rate_limit_per_minute": 1000,
+            # a stand-in for ansible-runner: succeeds, except for the host meant to fail
+            "deploy_command": [
+                "/bin/sh",
+                "-c",
+                'test "$0" != dc1-a02-fail01 || { echo "node_exporter: port 9100 in use" >&2; exit 1; }; echo "$0"',
+                "{host}",
+            ],
+            "deploy_poll_seconds": 1,
         }
         self.config = str(self.etc / "registrar.json")
         with open(self.config, "w") as handle:
@@ -183,7 +193,14 @@ class Registrar:
             raise AssertionError("curl %s: %s" % (path, proc.stderr.decode()))
         return proc
 
-    def token(self, name, uses=1, ttl="1h", primary=(RACK,), groups=("environment:staging",)):
+    def token(self, name, uses=1, ttl="1h", primary=(RACK,), groups=("environment:staging",), playbook=False):
+        """A token from the bootstrap_token playbook, or (faster) straight from its module_utils."""
+        if not playbook:
+            conn = bt.connect(self.db)
+            try:
+                return bt.create_token(conn, int(parse_duration(ttl)), uses, list(primary), list(groups), name=name)[0]
+            finally:
+                conn.close()
         run(
             [
                 os.path.join(BIN, "ansible-playbook"),
@@ -229,7 +246,7 @@ def registrar(tmp_path_factory):
     reg.stop()
 
 
-def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef0123456789abcdef"):
+def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef0123456789abcdef", wait=False):
     """The documented join command, run by dash, for a host whose state lives under the test dir."""
     state = reg.base / ("state-" + host)
     os.makedirs(state, exist_ok=True)
@@ -253,17 +270,20 @@ def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef012345
         "--address=10.20.0.7",
         "--no-ssh",
         "--no-cloud",
-        "--no-wait",
+        "--no-wait" if not wait else "--wait-timeout=60",
         "--state-dir=%s" % state,
         "--sysfs=%s" % reg.sysfs,
         "--machine-id-file=%s" % (state / "machine-id"),
         *args[1:],
     ]
-    return subprocess.run(["bash", "-c", command, "join", *argv], env=env, capture_output=True, text=True, timeout=60)
+    cmd = ["bash", "-c", command, "join", *argv]
+    if wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_new_host_joins_with_the_one_liner_and_the_inventory_sees_it(registrar):
-    token = registrar.token("rack-a02", uses=2)
+    token = registrar.token("rack-a02", uses=2, playbook=True)
     started = time.monotonic()
     proc = one_liner(registrar, "dc1-a02-gpu09", token)
     elapsed = time.monotonic() - started
@@ -337,7 +357,7 @@ def test_refusals_exit_with_the_reason_and_write_nothing(registrar, case, exit_c
         token = registrar.token("exp-%d" % time.time_ns(), ttl="1s")
         time.sleep(1.5)
     elif case == "revoked":
-        token = registrar.token("rev")
+        token = registrar.token("rev", playbook=True)
         run(
             [
                 os.path.join(BIN, "ansible-playbook"),
@@ -385,12 +405,22 @@ def test_hostile_http_is_refused_by_the_served_app(registrar):
     big = registrar.base / "big.json"
     big.write_bytes(b'{"token": "' + b"a" * 70000 + b'"}')
     proc = registrar.curl(
-        "/v1/register", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json",
-        "--data-binary", "@%s" % big,
+        "/v1/register",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        "@%s" % big,
     )
     assert proc.stdout.decode() == "413"
     proc = registrar.curl(
-        "/v1/register", "-H", "Content-Type: application/json", "--data-binary",
+        "/v1/register",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
         '{"token": "abcdef.0123456789abcdef", "hostname": "x", "machine_id": "%s", "addresses": ["10.0.0.1"],'
         ' "vars": {"ansible_connection": "local"}}' % ("3" * 32),
     )
@@ -419,3 +449,45 @@ def test_metrics_count_what_happened(registrar):
     assert 'accelmon_registrar_registration_requests_total{result="registered"}' in text
     assert 'accelmon_registrar_registration_requests_total{result="used_up"}' in text
     assert 'accelmon_registrar_tokens{state="active"}' in text
+
+
+def test_bootstrap_script_is_posix_sh_by_shellcheck():
+    shellcheck = shutil.which("shellcheck")
+    if not shellcheck:
+        if os.environ.get("CI") == "true":
+            pytest.fail("shellcheck is missing (bash tests/tools/install_system_deps.sh)")
+        pytest.skip("shellcheck is not installed")
+    proc = subprocess.run([shellcheck, "-s", "sh", SCRIPT], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_the_script_waits_for_the_deployment_and_reports_it(registrar):
+    token = registrar.token("deploy", uses=2)
+    ok = one_liner(registrar, "dc1-a02-done01", token, machine_id="4" * 32, wait=True)
+    bad = one_liner(registrar, "dc1-a02-fail01", token, machine_id="5" * 32, wait=True)
+    deadline = time.time() + 30
+    while not {"dc1-a02-done01.yml", "dc1-a02-fail01.yml"} <= set(registrar.files()):
+        assert time.time() < deadline, "the scripts did not register"
+        time.sleep(0.2)
+    env = dict(os.environ, PYTHONPATH=str(registrar.lib), ACCELMON_REGISTRAR_CONFIG=registrar.config)
+    deployer = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-m",
+            "ansible_collections.accelmon.monitoring.plugins.module_utils.bootstrap_deployer",
+            "--once",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert deployer.returncode == 0, deployer.stderr
+    assert "dc1-a02-done01 done" in deployer.stderr and "dc1-a02-fail01 failed" in deployer.stderr
+    _out, err = ok.communicate(timeout=60)
+    assert ok.returncode == 0, err
+    assert "status: registered" in err and "monitored: dc1-a02-done01" in err
+    _out, err = bad.communicate(timeout=60)
+    assert bad.returncode == 4, err
+    assert "deployment failed: deployment exited 1: node_exporter: port 9100 in use" in err

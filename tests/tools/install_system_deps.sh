@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # System packages the tests need on a fresh Debian 12 / Ubuntu machine (run as root or
 # with sudo): real Prometheus + promtool, Alertmanager + amtool, node_exporter, podman with
-# runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy.
+# runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy; gunicorn,
+# python3-yaml/netaddr and shellcheck for the registrar and bootstrap.sh (tests/integration/test_bootstrap_e2e.py).
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
-      prometheus-node-exporter podman runc debootstrap uidmap slirp4netns)
+      prometheus-node-exporter podman runc debootstrap uidmap slirp4netns
+      gunicorn python3-yaml python3-netaddr shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

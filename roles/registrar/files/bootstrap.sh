@@ -257,6 +257,10 @@ fi
 
 # -- 5. wait until monitored ---------------------------------------------------------------
 [ "$WAIT" = 1 ] || { say "not waiting for the deployment (--no-wait)"; exit 0; }
+if grep -q '"deploy": false' "$TMP/response.json"; then
+    say "registered; this registrar runs no deployment: the controller's next run of accelmon.monitoring.site deploys $NAME"
+    exit 0
+fi
 start=$(date +%s)
 last=""
 while :; do
