@@ -31,7 +31,7 @@ options:
   state:
     description:
       - C(present) creates a token, unless an active token with the same O(name) exists (then nothing changes and no
-        secret is returned: a secret cannot be shown twice).
+        secret is returned, as a secret cannot be shown twice).
       - C(absent) revokes the token O(token_id), or every active token named O(name). Registrations stop at once.
       - C(query) lists every token (never secrets or hashes) in RV(tokens).
     type: str
