@@ -14,233 +14,28 @@ tokens, bad names) exit non-zero with the reason and write nothing.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
-import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_tokens as bt  # noqa: E402
-from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_api import parse_duration  # noqa: E402
-from helpers import BIN, ROOT, inventory_list, run  # noqa: E402
-
-GUNICORN = "/usr/bin/gunicorn"
-ROLE = os.path.join(ROOT, "roles", "registrar")
-SCRIPT = os.path.join(ROLE, "files", "bootstrap.sh")
-HYBRID = os.path.join(ROOT, "inventory", "examples", "hybrid")
-RACK = "infrastructure:onprem/dc1/hall-a/rack-a02"
-NEEDED = [GUNICORN, "/usr/bin/python3", shutil.which("curl"), shutil.which("dash"), shutil.which("sha256sum")]
-
-
-def _require_tools():
-    missing = [p for p in NEEDED if not p or not os.path.exists(p)]
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import yaml, netaddr"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        missing.append("python3-yaml/python3-netaddr for /usr/bin/python3")
-    if missing:
-        message = "needs %s (bash tests/tools/install_system_deps.sh installs gunicorn, python3-netaddr)" % missing
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _load_sysfs_fixture():
-    path = os.path.join(ROOT, "tests", "fixtures", "hardware", "sysfs_fixture.py")
-    spec = importlib.util.spec_from_file_location("accelmon_sysfs_fixture_bootstrap", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class Registrar:
-    """A running registrar and what a test needs to talk to it."""
-
-    def __init__(self, base):
-        self.base = base
-        self.inventory = base / "inv"
-        shutil.copytree(HYBRID, self.inventory)
-        self.source = str(self.inventory / "hybrid.accelmon.yml")
-        self.registrations = self.inventory / "registrations"
-        self.etc = base / "etc"
-        self.db = str(base / "state" / "registrar.db")
-        os.makedirs(base / "state")
-        self.port = _free_port()
-        self.url = "https://127.0.0.1:%d" % self.port
-        self.ca = str(self.etc / "tls" / "ca.pem")
-
-    def make_tls(self):
-        os.makedirs(self.etc / "tls")
-        run(
-            [
-                os.path.join(BIN, "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "tests/integration/playbooks/registrar_tls.yml",
-                "-e",
-                json.dumps(
-                    {
-                        "ansible_become": False,
-                        "registrar_config_dir": str(self.etc),
-                        "registrar_system_user": "root",
-                        "registrar_tls_subject_alt_names": ["DNS:localhost", "IP:127.0.0.1"],
-                        "_registrar_service_managed": False,
-                    }
-                ),
-            ]
-        )
-        with open(self.ca, "rb") as handle:
-            self.ca_hash = hashlib.sha256(handle.read()).hexdigest()
-
-    def install_code(self):
-        """Exactly the files the role installs (vars/main.yml), so a missing import shows here."""
-        with open(os.path.join(ROLE, "vars", "main.yml")) as handle:
-            files = yaml.safe_load(handle)["_registrar_module_utils"]
-        self.lib = self.base / "lib"
-        dest = self.lib / "ansible_collections" / "accelmon" / "monitoring" / "plugins" / "module_utils"
-        os.makedirs(dest)
-        for name in files:
-            shutil.copy(os.path.join(ROOT, "plugins", "module_utils", name), dest / name)
-        config = {
-            "db": self.db,
-            "inventory_source": self.source,
-            "ca_file": self.ca,
-            "bootstrap_script": SCRIPT,
-            "public_url": self.url,
-            "rate_limit_per_minute": 1000,
-            # a stand-in for ansible-runner: succeeds, except for the host meant to fail
-            "deploy_command": [
-                "/bin/sh",
-                "-c",
-                'test "$0" != dc1-a02-fail01 || { echo "node_exporter: port 9100 in use" >&2; exit 1; }; echo "$0"',
-                "{host}",
-            ],
-            "deploy_poll_seconds": 1,
-        }
-        self.config = str(self.etc / "registrar.json")
-        with open(self.config, "w") as handle:
-            json.dump(config, handle)
-
-    def start(self):
-        env = dict(os.environ, PYTHONPATH=str(self.lib), ACCELMON_REGISTRAR_CONFIG=self.config)
-        env.pop("VIRTUAL_ENV", None)
-        self.log = open(self.base / "gunicorn.log", "w")
-        # the ExecStart of roles/registrar/templates/accelmon-registrar.service.j2
-        self.proc = subprocess.Popen(
-            [
-                GUNICORN,
-                "--bind",
-                "127.0.0.1:%d" % self.port,
-                "--workers",
-                "2",
-                "--certfile",
-                str(self.etc / "tls" / "server.pem"),
-                "--keyfile",
-                str(self.etc / "tls" / "server.key"),
-                "--limit-request-line",
-                "2048",
-                "--limit-request-fields",
-                "32",
-                "--limit-request-field_size",
-                "4096",
-                "--timeout",
-                "30",
-                "ansible_collections.accelmon.monitoring.plugins.module_utils.bootstrap_registrar:make_app()",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=str(self.base),
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("gunicorn exited:\n" + (self.base / "gunicorn.log").read_text())
-            probe = self.curl("/healthz", check=False)
-            if probe.returncode == 0:
-                return
-            time.sleep(0.3)
-        raise AssertionError("the registrar did not answer:\n" + (self.base / "gunicorn.log").read_text())
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-    def curl(self, path, *args, check=True):
-        proc = subprocess.run(
-            ["curl", "-sS", "--cacert", self.ca, "--max-time", "20", *args, self.url + path],
-            capture_output=True,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError("curl %s: %s" % (path, proc.stderr.decode()))
-        return proc
-
-    def token(self, name, uses=1, ttl="1h", primary=(RACK,), groups=("environment:staging",), playbook=False):
-        """A token from the bootstrap_token playbook, or (faster) straight from its module_utils."""
-        if not playbook:
-            conn = bt.connect(self.db)
-            try:
-                return bt.create_token(conn, int(parse_duration(ttl)), uses, list(primary), list(groups), name=name)[0]
-            finally:
-                conn.close()
-        run(
-            [
-                os.path.join(BIN, "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "playbooks/bootstrap_token.yml",
-                "-e",
-                json.dumps(
-                    {
-                        "bootstrap_token_hosts": "localhost",
-                        "bootstrap_token_become": False,
-                        "bootstrap_token_db": self.db,
-                        "bootstrap_token_name": name,
-                        "bootstrap_token_max_uses": uses,
-                        "bootstrap_token_ttl": ttl,
-                        "bootstrap_token_primary_groups": list(primary),
-                        "bootstrap_token_groups": list(groups),
-                        "bootstrap_token_output": str(self.base / ("token-%s.txt" % name)),
-                    }
-                ),
-            ]
-        )
-        path = self.base / ("token-%s.txt" % name)
-        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-        return path.read_text().strip()
-
-    def files(self):
-        return sorted(p.name for p in self.registrations.iterdir() if not p.name.startswith("."))
+from bootstrap_harness import RACK, SCRIPT, Registrar, load_sysfs_fixture, require_tools  # noqa: E402
+from helpers import BIN, inventory_list, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def registrar(tmp_path_factory):
-    _require_tools()
+    require_tools()
     reg = Registrar(tmp_path_factory.mktemp("registrar"))
     reg.make_tls()
     reg.install_code()
     reg.start()
-    sysfs = _load_sysfs_fixture()
+    sysfs = load_sysfs_fixture()
     reg.sysfs = os.path.join(sysfs.materialize("hgx-h100-8gpu", str(reg.base / "hw"), layout="real"), "sys")
     yield reg
     reg.stop()
