@@ -70,7 +70,9 @@ def deploy_one(conn, template, timeout=3600, run=subprocess.run):
     registration_id, name = claimed
     try:
         argv = command_for(template, name)
-        proc = run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        # the registrar's PYTHONPATH holds a partial ansible_collections tree: not for ansible
+        env = dict((k, v) for k, v in os.environ.items() if k != "PYTHONPATH")
+        proc = run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         reg.set_status(conn, registration_id, "failed", "deployment timed out after %d s" % timeout)
         return name, "failed"
