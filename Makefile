@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 
 .PHONY: help system-deps venv collection-link test test-units test-integration sanity units lint \
-        demo demo-fault demo-down bootstrap-token policy bench bench-inventory bench-rules bench-alerts build clean
+        demo demo-fault demo-down bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -99,13 +99,16 @@ POLICY_TARGET ?= i-1234567890
 policy: venv collection-link ## groups, effective policy and trace of one target (POLICY_SOURCE, POLICY_TARGET), no lab
 	$(BIN)/python tests/tools/show_target.py $(POLICY_SOURCE) $(POLICY_TARGET)
 
-bench: bench-inventory bench-rules ## every benchmark that needs no lab (figures: docs/performance.md)
+bench: bench-inventory bench-rules bench-registrar ## every benchmark that needs no lab (figures: docs/performance.md)
 
 bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
 	$(BIN)/python tests/benchmarks/inventory_bench.py $(BENCH_SIZES)
 
 bench-rules: system-deps venv collection-link ## compiled rules for a 10k fleet evaluated in a real Prometheus
 	$(BIN)/python tests/benchmarks/rules_bench.py
+
+bench-registrar: venv collection-link ## seconds per registration through the registrar at 1k/10k targets
+	$(BIN)/python tests/benchmarks/registrar_bench.py $(BENCH_SIZES)
 
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
 	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3
