@@ -31,7 +31,7 @@ lint() {
 
 argument_specs_and_docs() {
   # ansible-doc must render every plugin and module of the collection
-  local out rc=0
+  local rc=0
   for p in $(ansible-doc -l accelmon.monitoring 2>/dev/null | awk '{print $1}'); do
     ansible-doc "$p" >/dev/null || { echo "ansible-doc $p failed"; rc=1; }
   done

@@ -91,17 +91,18 @@ def main(argv=None):
     """Serve the queue forever (or once with --once), one deployment at a time."""
     argv = sys.argv[1:] if argv is None else argv
     if not os.environ.get(reg.CONFIG_ENV):
-        print("accelmon deployer: set %s to the registrar's configuration file" % reg.CONFIG_ENV, file=sys.stderr)
+        sys.stderr.write("accelmon deployer: set %s to the registrar's configuration file\n" % reg.CONFIG_ENV)
         return 2
     config = reg.Config.from_file(os.environ[reg.CONFIG_ENV])
     if not config.deploy_command:
-        print("accelmon deployer: deploy_command is empty; nothing to do", file=sys.stderr)
+        sys.stderr.write("accelmon deployer: deploy_command is empty; nothing to do\n")
         return 1
     conn = bt.connect(config.db)
     while True:
         done = deploy_one(conn, config.deploy_command, config.deploy_timeout)
         if done is not None:
-            print("accelmon deployer: %s %s" % done, file=sys.stderr, flush=True)
+            sys.stderr.write("accelmon deployer: %s %s\n" % done)
+            sys.stderr.flush()
         elif "--once" in argv:
             return 0
         else:
@@ -109,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
