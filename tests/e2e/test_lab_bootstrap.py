@@ -34,6 +34,8 @@ pytestmark = pytest.mark.e2e
 NEW_HOST = "lab-boot01"
 NEW_ADDRESS = "10.89.200.21"
 LATE_HOST = "lab-boot02"
+# a public key only (no private key exists): the script installs it for the deploy user
+DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBe8cN0t5y0y1Qm3b9lK2pXr7v4wJ6s8dF1gH2jK3lM4 accelmon-lab-test"
 LATE_ADDRESS = "10.89.200.22"
 
 
@@ -82,7 +84,7 @@ def _one_liner(lab, registrar, name, token, timeout=900):
     command = (
         'curl -fsSk "$URL/v1/ca.pem" -o /tmp/accelmon-ca.pem && echo "$HASH  /tmp/accelmon-ca.pem" | sha256sum -c - && '
         'curl -fsSL --cacert /tmp/accelmon-ca.pem "$URL/bootstrap.sh" | '
-        'sh -s -- --token="$TOKEN" --ca-hash=sha256:"$HASH" --no-ssh --no-cloud --wait-timeout=600'
+        'sh -s -- --token="$TOKEN" --ca-hash=sha256:"$HASH" --no-cloud --wait-timeout=600'
     )
     return subprocess.run(
         [
@@ -138,6 +140,7 @@ def lab_registrar(lab, tmp_path_factory):
         source="lab.accelmon.yml",
         address=lab.GATEWAY,
         deploy_command=deploy,
+        settings={"deploy_user": "accelmon", "deploy_ssh_public_key": DEPLOY_KEY},
     )
     _lab_inventory_copy(lab, registrar)
     registrar.make_tls()
@@ -200,6 +203,11 @@ def test_a_fresh_container_bootstraps_itself_and_is_scraped(lab, lab_registrar):
         doc = yaml.safe_load(handle)
     assert doc["address"] == NEW_ADDRESS and doc["primary_group"] == "infrastructure:lab/cpu"
     assert "vars" not in doc and "overrides" not in doc
+    # the deploy user and key the registration answer carried
+    keys = lab.podman("exec", NEW_HOST, "cat", "/home/accelmon/.ssh/authorized_keys", capture=True).stdout
+    assert keys.strip() == DEPLOY_KEY
+    sudoers = lab.podman("exec", NEW_HOST, "cat", "/etc/sudoers.d/accelmon-deploy", capture=True).stdout
+    assert sudoers.strip() == "accelmon ALL=(ALL) NOPASSWD: ALL"
 
 
 def test_an_expired_token_is_refused_in_the_lab_and_writes_nothing(lab, lab_registrar):

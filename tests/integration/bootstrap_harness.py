@@ -68,7 +68,15 @@ def load_sysfs_fixture():
 class Registrar:
     """A running registrar and what a test needs to talk to it."""
 
-    def __init__(self, base, inventory=HYBRID, source="hybrid.accelmon.yml", address="127.0.0.1", deploy_command=None):
+    def __init__(
+        self,
+        base,
+        inventory=HYBRID,
+        source="hybrid.accelmon.yml",
+        address="127.0.0.1",
+        deploy_command=None,
+        settings=None,
+    ):
         self.base = base
         self.inventory = base / "inv"
         shutil.copytree(inventory, self.inventory)
@@ -83,6 +91,7 @@ class Registrar:
         self.url = "https://%s:%d" % (address, self.port)
         self.ca = str(self.etc / "tls" / "ca.pem")
         self.deploy_command = deploy_command if deploy_command is not None else DEPLOY_STAND_IN
+        self.settings = settings or {}
 
     def make_tls(self):
         os.makedirs(self.etc / "tls")
@@ -126,6 +135,7 @@ class Registrar:
             "deploy_command": self.deploy_command,
             "deploy_poll_seconds": 1,
         }
+        config.update(self.settings)
         self.config = str(self.etc / "registrar.json")
         with open(self.config, "w") as handle:
             json.dump(config, handle)

@@ -411,3 +411,17 @@ def test_concurrent_registrations_of_one_name_write_one_file(fleet, tmp_path):
     assert sorted(r[0] for r in results) == [201, 409, 409, 409, 409, 409]
     assert fleet.files() == ["dc1-a01-cpu01.yml", "dc1-a02-new01.yml"]
     assert bt.get_token(fleet.conn, token[:6])["uses"] == 1
+
+
+def test_the_answer_carries_the_deploy_user_and_key(tmp_path):
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBe8cN0t5y0y1Qm3b9lK2pXr7v4wJ6s8dF1gH2jK3lM4 controller"
+    fleet = Fleet(tmp_path, deploy_user="accelmon", deploy_ssh_public_key=key, deploy_command=["/bin/true"])
+    status, out = fleet.register(**body(fleet.token()))
+    assert status == 201
+    assert out["ssh"] == {"user": "accelmon", "authorized_key": key}
+    assert out["deploy"] is True
+
+
+def test_without_a_deploy_command_the_host_is_told_not_to_wait(fleet):
+    status, out = fleet.register(**body(fleet.token()))
+    assert status == 201 and out["deploy"] is False and "ssh" not in out
