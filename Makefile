@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/.build/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/accelmon/monitoring
 ANSIBLE_TEST_ROOT := $(CURDIR)/.build/ansible-test/ansible_collections/accelmon/monitoring
+comma := ,
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 export PATH := $(BIN):$(PATH)
@@ -19,7 +20,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 
 .PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
-        demo demo-fault demo-down policy bench bench-inventory bench-rules bench-alerts bench-dashboards build clean
+        demo demo-fault demo-down bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
+        bench-dashboards build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -81,12 +83,27 @@ demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp
 demo-down: ## remove the lab (containers, network, webhook sink)
 	bash tests/lab/lab.sh down
 
+LAB_REGISTRAR_DB ?= /var/tmp/accelmon-lab/registrar/registrar.db
+TOKEN_SCOPE ?= infrastructure:lab
+TOKEN_GROUPS ?=
+TOKEN_USES ?= 1
+TOKEN_TTL ?= 1h
+TOKEN_NAME ?= lab
+TOKEN_STATE ?= present
+bootstrap-token: venv collection-link ## bootstrap token for the lab registrar (TOKEN_SCOPE, TOKEN_GROUPS, TOKEN_USES, TOKEN_TTL, TOKEN_STATE=present|query|absent)
+	mkdir -p $(dir $(LAB_REGISTRAR_DB))
+	$(BIN)/ansible-playbook -i localhost, -c local -e ansible_python_interpreter=$(BIN)/python \
+	  -e bootstrap_token_hosts=localhost -e bootstrap_token_become=false -e bootstrap_token_db=$(LAB_REGISTRAR_DB) -e bootstrap_token_state=$(TOKEN_STATE) \
+	  -e bootstrap_token_name=$(TOKEN_NAME) -e bootstrap_token_max_uses=$(TOKEN_USES) -e bootstrap_token_ttl=$(TOKEN_TTL) \
+	  -e '{"bootstrap_token_primary_groups": ["$(TOKEN_SCOPE)"], "bootstrap_token_groups": [$(if $(TOKEN_GROUPS),"$(subst $(comma),"$(comma)",$(TOKEN_GROUPS))")]}' \
+	  playbooks/bootstrap_token.yml
+
 POLICY_SOURCE ?= inventory/examples/hybrid/hybrid.accelmon.yml
 POLICY_TARGET ?= i-1234567890
 policy: venv collection-link ## groups, effective policy and trace of one target (POLICY_SOURCE, POLICY_TARGET), no lab
 	$(BIN)/python tests/tools/show_target.py $(POLICY_SOURCE) $(POLICY_TARGET)
 
-bench: bench-inventory bench-rules ## every benchmark that needs no lab (figures: docs/performance.md)
+bench: bench-inventory bench-rules bench-registrar ## every benchmark that needs no lab (figures: docs/performance.md)
 
 bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
 	$(BIN)/python tests/benchmarks/inventory_bench.py $(BENCH_SIZES)
@@ -96,6 +113,9 @@ bench-rules: system-deps venv collection-link ## thresholds-as-series rules vs s
 
 bench-dashboards: system-deps venv collection-link ## every Grafana panel query over 1 h at 10k targets in a real Prometheus
 	$(BIN)/python tests/benchmarks/dashboard_query_bench.py
+
+bench-registrar: venv collection-link ## seconds per registration through the registrar at 1k/10k targets
+	$(BIN)/python tests/benchmarks/registrar_bench.py $(BENCH_SIZES)
 
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
 	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3

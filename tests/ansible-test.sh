@@ -25,11 +25,12 @@ done
 
 rm -rf "$dest"
 mkdir -p "$dest"
-(cd "$root" && git ls-files -co --exclude-standard -z | grep -zv '^tests/golden/' | xargs -0 cp --parents -t "$dest" 2>/dev/null || true)
+(cd "$root" || exit 1; git ls-files -co --exclude-standard -z | grep -zv '^tests/golden/' | xargs -0 cp --parents -t "$dest" 2>/dev/null || true)
 # keep the golden files (tests read them) but out of the sanity file list is not needed
 (cd "$root" && git ls-files -co --exclude-standard -z tests/golden | xargs -0 -r cp --parents -t "$dest")
 cd "$dest"
-git init -q . && git add -A >/dev/null 2>&1 || true
+git init -q . || true
+git add -A >/dev/null 2>&1 || true
 export PATH="$root/.venv/bin:$PATH"
 case "$cmd" in
   sanity) exec ansible-test sanity --venv --python "$py" --color no "$@" ;;

@@ -38,7 +38,7 @@ if ((${#need[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
     # The packages start their services; the lab needs only the binaries.
     for unit in prometheus prometheus-alertmanager; do
-        command -v systemctl >/dev/null && systemctl disable --now "$unit" >/dev/null 2>&1 || true
+        if command -v systemctl >/dev/null; then systemctl disable --now "$unit" >/dev/null 2>&1 || true; fi
     done
 fi
 

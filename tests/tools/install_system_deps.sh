@@ -4,12 +4,14 @@
 # runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy, headless
 # Chromium and its WebDriver for the lab's browser test (tests/e2e/webui.py); fuse3 +
 # python3-fuse (the hung-mount test), python3-prometheus-client, nvme-cli, smartmontools (the
-# check runner as it runs on nodes).
+# check runner as it runs on nodes); gunicorn, python3-yaml/netaddr and shellcheck for the
+# registrar and bootstrap.sh (tests/integration/test_bootstrap_e2e.py).
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
       prometheus-node-exporter podman runc debootstrap uidmap slirp4netns
       chromium chromium-driver fonts-dejavu-core
-      fuse3 python3-fuse python3-prometheus-client nvme-cli smartmontools)
+      fuse3 python3-fuse python3-prometheus-client nvme-cli smartmontools
+      gunicorn python3-yaml python3-netaddr shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
