@@ -3,9 +3,10 @@
 # MIT License (see LICENSE)
 """Action plugin behind accelmon.monitoring.alert_rules (documentation in plugins/modules).
 
-A thin adapter: collects host variables on the controller, lets module_utils.rule_compiler
-do the work, and writes the file through ansible.builtin.copy's action (remote transfer,
-`validate`, check mode, diff and backup all come from there, as for ansible.builtin.template).
+A thin adapter: collects host variables on the controller, lets module_utils.policy_series
+and module_utils.rule_compiler do the work, and writes the rule file and the policy-series
+file through ansible.builtin.copy's action (remote transfer, `validate`, check mode, diff
+and backup all come from there, as for ansible.builtin.template).
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -21,17 +22,22 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
+    TEMPLATE_CATALOG_KEYS,
     Catalog,
     validate_rule_template,
 )
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_errors import (
     FleetModelError,
 )
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series import (
+    exposition,
+    host_entry,
+    shard_of,
+)
 from ansible_collections.accelmon.monitoring.plugins.module_utils.rule_compiler import (
     GROUP_PREFIX,
     RuleCompileError,
     dump_rules_yaml,
-    host_entry,
     plan_rules,
     render_plan,
     summarize,
@@ -44,6 +50,10 @@ ARGUMENT_SPEC = {
     "group_prefix": {"type": "str", "default": GROUP_PREFIX},
     "interval": {"type": "str"},
     "validate_command": {"type": "str", "default": "promtool check rules %s"},
+    "policy_dest": {"type": "path"},
+    "policy_validate_command": {"type": "str", "default": "/bin/sh -c 'promtool check metrics < \"$0\"' %s"},
+    "shard_count": {"type": "int", "default": 1},
+    "shard_index": {"type": "int", "default": 0},
     "mode": {"type": "raw", "default": "0644"},
     "owner": {"type": "str"},
     "group": {"type": "str"},
@@ -70,36 +80,64 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(
                 "no host has %s: run against an accelmon.monitoring.fleet inventory, or list hosts that do" % POLICY_VAR
             )
+        if args["shard_count"] < 1 or not 0 <= args["shard_index"] < args["shard_count"]:
+            raise AnsibleActionFail(
+                "shard_index must lie in 0..shard_count-1 (got %d of %d)" % (args["shard_index"], args["shard_count"])
+            )
         try:
-            plan = plan_rules(catalog, hosts)
+            plan, series = plan_rules(catalog, hosts)
             rules = render_plan(catalog, plan, args["group_prefix"], args.get("interval"))
         except RuleCompileError as exc:
             raise AnsibleActionFail("alert rules: %s" % exc)
+        if args["shard_count"] > 1:
+            own = {h for h in hosts if shard_of(h, args["shard_count"]) == args["shard_index"]}
+            series = [s for s in series if s[1]["instance"] in own]
 
         summary = summarize(plan)
         result.update(
             changed=False,
             rule_count=sum(t["rules"] for t in summary.values()),
             host_count=len(hosts),
+            policy_series_count=len(series),
             templates=summary,
         )
         if args["return_rules"]:
             result["rules"] = rules
         if args.get("dest"):
-            result.update(self._write(args, dump_rules_yaml(rules), task_vars))
+            written = self._write(args["dest"], args["validate_command"], args, dump_rules_yaml(rules), task_vars)
+            result.update(written)
+            if written.get("failed"):
+                return result
+        if args.get("policy_dest"):
+            written = self._write(
+                args["policy_dest"], args["policy_validate_command"], args, exposition(series), task_vars
+            )
+            changed = result.get("changed") or written.get("changed")
+            result["policy"] = written
+            result["changed"] = bool(changed)
+            if written.get("failed"):
+                result.update(failed=True, msg=written.get("msg"))
         return result
 
     # -- inputs ---------------------------------------------------------------------------
 
     def _catalog(self, rule_templates):
+        """Model templates as the inventory plugin set them (validated there, used as they are);
+        templates given otherwise (the rule_templates option, raw -e variables) are validated here."""
         if not rule_templates:
             return Catalog()
         if not isinstance(rule_templates, dict):
             raise AnsibleActionFail("rule_templates must be a mapping of template name to definition")
+        out = {}
         try:
-            return Catalog({name: validate_rule_template(name, spec) for name, spec in rule_templates.items()})
+            for name, spec in rule_templates.items():
+                if isinstance(spec, dict) and set(TEMPLATE_CATALOG_KEYS) <= set(spec):
+                    out[name] = spec
+                else:
+                    out[name] = validate_rule_template(name, spec)
         except FleetModelError as exc:
             raise AnsibleActionFail("rule_templates: %s" % exc)
+        return Catalog(out)
 
     def _hosts(self, names, task_vars):
         hostvars = task_vars.get("hostvars") or {}
@@ -122,21 +160,21 @@ class ActionModule(ActionBase):
 
     # -- output ---------------------------------------------------------------------------
 
-    def _write(self, args, content, task_vars):
+    def _write(self, dest, validate_command, args, content, task_vars):
         new_task = self._task.copy()
-        copy_args = {"dest": args["dest"], "mode": args["mode"], "backup": args["backup"]}
+        copy_args = {"dest": dest, "mode": args["mode"], "backup": args["backup"]}
         for key in ("owner", "group"):
             if args.get(key):
                 copy_args[key] = args[key]
-        if args.get("validate_command"):
-            if "%s" not in args["validate_command"]:
+        if validate_command:
+            if "%s" not in validate_command:
                 raise AnsibleActionFail(
-                    "validate_command must contain %%s for the file to check, got %r" % args["validate_command"]
+                    "validate commands must contain %%s for the file to check, got %r" % validate_command
                 )
-            copy_args["validate"] = args["validate_command"]
+            copy_args["validate"] = validate_command
         local_tempdir = tempfile.mkdtemp(dir=C.DEFAULT_LOCAL_TMP)
         try:
-            src = os.path.join(local_tempdir, os.path.basename(args["dest"]) or "rules.yml")
+            src = os.path.join(local_tempdir, os.path.basename(dest) or "generated")
             with open(to_bytes(src, errors="surrogate_or_strict"), "wb") as handle:
                 handle.write(to_bytes(content, errors="surrogate_or_strict"))
             copy_args["src"] = src
@@ -156,8 +194,9 @@ class ActionModule(ActionBase):
         if copied.get("failed"):
             msg = to_text(copied.get("msg") or "")
             if "validat" in msg.lower() or copied.get("stderr"):
-                copied["msg"] = "the generated rule file failed validation (%s); the previous file is kept: %s" % (
-                    args.get("validate_command"),
+                copied["msg"] = "the generated file %s failed validation (%s); the previous file is kept: %s" % (
+                    dest,
+                    validate_command,
                     msg,
                 )
         return copied

@@ -149,7 +149,7 @@ class FleetModel:
 
     def __init__(self, namespaces, groups, targets, catalog, strict, rule_template_specs=None):
         self.namespaces = namespaces
-        # the model's own rule templates as written (the rule compiler re-validates them)
+        # the model's own rule templates, validated (catalog form; the rule compiler uses them as they are)
         self.rule_template_specs = rule_template_specs or {}
         self.groups = groups
         self.targets = targets
@@ -329,8 +329,9 @@ class _Builder:
                 continue
             self.template_files[name] = source_file
             try:
-                self.rule_templates[name] = validate_rule_template(name, spec, source_file)
-                self.rule_template_specs[name] = spec
+                self.rule_templates[name] = self.rule_template_specs[name] = validate_rule_template(
+                    name, spec, source_file
+                )
             except FleetModelError as exc:
                 self.error(exc)
         for path, spec in (data.get("groups") or {}).items():

@@ -4,11 +4,18 @@
 """Built-in catalogs: alert-rule templates, check types and alerting settings.
 
 Rule template names and threshold keys are a public contract (docs/policy-catalog.md).
-Expressions use `${name}` placeholders: `${selector}` receives the label matchers that
-select the hosts sharing one parameter set (filled in by the rule compiler), every
-other placeholder is a threshold parameter. Metric names come from
-shared/reference/exporters.md (all-smi, dcgm-exporter, node_exporter); the
-`accelmon_check_*` series are written by this collection's custom-check runner.
+
+Template format (docs/alert-rules.md, "Writing a template"): `expr` is PromQL over the
+measured series of every target, with no host selector, whose result keeps the
+`instance` label. A threshold is a `${name}` placeholder standing right after a binary
+operator (`> ${cpu_percent}`, `> bool ${x}`); the rule compiler turns it into a join on
+the target's own threshold series, and joins the routing labels onto the result.
+Aggregating templates (counting over targets, ManyNodesDown) write `${by}` in their
+aggregations and `${route}` after each counted series, and compare with `${param}`
+as above; they count per parameter set. `${selector}`, the host selector of the previous
+compiler, is accepted and removed. Metric names come from shared/reference/exporters.md
+(all-smi, dcgm-exporter, node_exporter); the `accelmon_check_*` series are written by
+this collection's custom-check runner.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -34,6 +41,10 @@ TEMPLATE_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _FS_FILTER = 'fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs"'
 
 
+# The keys of a template in catalog form (what _rule() returns and the compiler reads).
+TEMPLATE_CATALOG_KEYS = ("parameters", "expr", "severity", "for", "summary", "description", "metrics_source")
+
+
 def _rule(params, expr, severity, for_, summary, description, source):
     return {
         "parameters": params,
@@ -53,7 +64,7 @@ def _p(type_name, default, description):
 BUILTIN_RULE_TEMPLATES = {
     "HighCPUUsage": _rule(
         {"cpu_percent": _p("percent", 90, "CPU busy percentage above which the rule fires")},
-        '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle",${selector}}[5m]))) > ${cpu_percent}',
+        '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m]))) > ${cpu_percent}',
         "warning",
         "10m",
         "CPU usage on {{ $labels.instance }} is above ${cpu_percent}%",
@@ -62,8 +73,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "HighMemoryUsage": _rule(
         {"memory_percent": _p("percent", 90, "used memory percentage")},
-        "100 * (1 - node_memory_MemAvailable_bytes{${selector}}"
-        " / node_memory_MemTotal_bytes{${selector}}) > ${memory_percent}",
+        "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > ${memory_percent}",
         "warning",
         "10m",
         "Memory usage on {{ $labels.instance }} is above ${memory_percent}%",
@@ -72,8 +82,8 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "DiskSpaceLow": _rule(
         {"free_percent": _p("percent", 10, "free space percentage below which the rule fires")},
-        "100 * node_filesystem_avail_bytes{" + _FS_FILTER + ",${selector}}"
-        " / node_filesystem_size_bytes{" + _FS_FILTER + ",${selector}} < ${free_percent}",
+        "100 * node_filesystem_avail_bytes{" + _FS_FILTER + "}"
+        " / node_filesystem_size_bytes{" + _FS_FILTER + "} < ${free_percent}",
         "warning",
         "15m",
         "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${free_percent}% free",
@@ -82,7 +92,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NodeDown": _rule(
         {},
-        'up{job="node",${selector}} == 0',
+        'up{job="node"} == 0',
         "critical",
         "15s",
         "Node {{ $labels.instance }} is down",
@@ -91,16 +101,17 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "ManyNodesDown": _rule(
         {"percent": _p("percent", 10, "percentage of nodes down in the group")},
-        '100 * count(up{job="node",${selector}} == 0) / count(up{job="node",${selector}}) > ${percent}',
+        '100 * count by (${by}) ((up{job="node"} == 0) ${route})'
+        ' / count by (${by}) (up{job="node"} ${route}) > ${percent}',
         "critical",
         "15s",
         "More than ${percent}% of the nodes are down",
-        '{{ $value | printf "%.0f" }}% of the selected nodes are unreachable.',
+        '{{ $value | printf "%.0f" }}% of the nodes sharing this alert policy are unreachable.',
         "prometheus",
     ),
     "AcceleratorHighTemperature": _rule(
         {"celsius": _p("number", 85, "device temperature in degrees Celsius")},
-        "all_smi_gpu_temperature_celsius{${selector}} > ${celsius}",
+        "all_smi_gpu_temperature_celsius > ${celsius}",
         "critical",
         "15s",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above ${celsius} C",
@@ -109,7 +120,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "AcceleratorHighUtilization": _rule(
         {"utilization_percent": _p("percent", 98, "device utilization percentage")},
-        "all_smi_gpu_utilization{${selector}} > ${utilization_percent}",
+        "all_smi_gpu_utilization > ${utilization_percent}",
         "info",
         "30m",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} saturated",
@@ -118,8 +129,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "AcceleratorMemoryHigh": _rule(
         {"memory_percent": _p("percent", 95, "device memory used percentage")},
-        "100 * all_smi_gpu_memory_used_bytes{${selector}}"
-        " / all_smi_gpu_memory_total_bytes{${selector}} > ${memory_percent}",
+        "100 * all_smi_gpu_memory_used_bytes / all_smi_gpu_memory_total_bytes > ${memory_percent}",
         "warning",
         "15m",
         "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} above ${memory_percent}%",
@@ -130,9 +140,9 @@ BUILTIN_RULE_TEMPLATES = {
     # exporting. Offline = seen within the last hour, absent now, host still scraped.
     "AcceleratorOffline": _rule(
         {},
-        "(max_over_time(all_smi_gpu_info{${selector}}[1h])"
-        " unless on (instance, gpu_uuid) all_smi_gpu_info{${selector}})"
-        ' and on (instance) (up{job="allsmi",${selector}} == 1)',
+        "(max_over_time(all_smi_gpu_info[1h])"
+        " unless on (instance, gpu_uuid) all_smi_gpu_info)"
+        ' and on (instance) (up{job="allsmi"} == 1)',
         "critical",
         "0s",
         "Accelerator {{ $labels.gpu_index }} ({{ $labels.gpu_uuid }}) vanished from {{ $labels.instance }}",
@@ -141,7 +151,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NvidiaXidError": _rule(
         {},
-        "DCGM_FI_DEV_XID_ERRORS{${selector}} > 0",
+        "DCGM_FI_DEV_XID_ERRORS > 0",
         "critical",
         "0s",
         "NVIDIA XID {{ $value }} on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
@@ -150,7 +160,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NvidiaEccDoubleBitError": _rule(
         {},
-        "increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{${selector}}[10m]) > 0",
+        "increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL[10m]) > 0",
         "critical",
         "0s",
         "Uncorrectable ECC error on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
@@ -159,9 +169,9 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NvlinkErrors": _rule(
         {},
-        "increase(DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0"
-        " or increase(DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0"
-        " or increase(DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL{${selector}}[10m]) > 0",
+        "increase(DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL[10m]) > 0"
+        " or increase(DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL[10m]) > 0"
+        " or increase(DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL[10m]) > 0",
         "warning",
         "0s",
         "NVLink errors on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
@@ -170,7 +180,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "InfinibandLinkDown": _rule(
         {},
-        "node_infiniband_state_id{${selector}} != 4 or node_infiniband_physical_state_id{${selector}} != 5",
+        "node_infiniband_state_id != 4 or node_infiniband_physical_state_id != 5",
         "critical",
         "15s",
         "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
@@ -179,7 +189,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NvmeCriticalWarning": _rule(
         {},
-        "nvme_critical_warning{${selector}} > 0",
+        "nvme_critical_warning > 0",
         "critical",
         "0s",
         "NVMe {{ $labels.device }} on {{ $labels.instance }} reports a critical warning",
@@ -188,7 +198,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "MountCheckFailed": _rule(
         {},
-        'accelmon_check_ok{check="mount",${selector}} == 0',
+        'accelmon_check_ok{check="mount"} == 0',
         "critical",
         "0s",
         "Mount check {{ $labels.item }} failed on {{ $labels.instance }}",
@@ -197,7 +207,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "ParallelFsSlow": _rule(
         {"latency_seconds": _p("number", 1.0, "probe latency in seconds")},
-        'accelmon_check_duration_seconds{check="parallel_fs",${selector}} > ${latency_seconds}',
+        'accelmon_check_duration_seconds{check="parallel_fs"} > ${latency_seconds}',
         "warning",
         "10m",
         "Parallel filesystem {{ $labels.item }} slow on {{ $labels.instance }}",
@@ -206,7 +216,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "CheckRunnerStale": _rule(
         {"max_age_seconds": _p("number", 300, "age of the last check run in seconds")},
-        "time() - accelmon_check_last_run_timestamp_seconds{${selector}} > ${max_age_seconds}",
+        "time() - accelmon_check_last_run_timestamp_seconds > ${max_age_seconds}",
         "warning",
         "5m",
         "Custom checks on {{ $labels.instance }} have not run for ${max_age_seconds}s",
@@ -280,6 +290,33 @@ ALERTING_PARAMETERS = {
 RULE_FIELDS = ("enabled", "thresholds", "for", "severity", "labels", "strategy")
 CHECK_FIELDS = ("enabled", "config", "strategy")
 TEMPLATE_FIELDS = ("expr", "parameters", "for", "severity", "summary", "description")
+# Placeholders that are not parameters: ${by} and ${route} of aggregating templates, and
+# ${selector}, which templates written for the previous compiler carry (removed).
+STRUCTURE_PLACEHOLDERS = ("by", "route", "selector")
+# Rule parameters are values of the accelmon_alert_threshold series: numbers.
+THRESHOLD_TYPES = ("integer", "number", "percent")
+# What may stand right before a threshold placeholder: a binary operator, optionally `bool`.
+_OPERATOR_BEFORE_RE = re.compile(r"(?:==|!=|>=|<=|>|<|\+|-|\*|/|%|\^|\batan2)\s*(?:\bbool\s*)?$")
+
+
+def template_expr_problem(expr):
+    """None, or (what is wrong, how to fix it) for a rule template's expr."""
+    aggregating = "${by}" in expr
+    if aggregating != ("${route}" in expr):
+        return (
+            "aggregating templates use both ${by} and ${route}",
+            "write e.g. count by (${by}) (my_metric ${route}) > ${limit}, or neither for a per-target template",
+        )
+    for match in PLACEHOLDER_RE.finditer(expr):
+        if match.group(1) in STRUCTURE_PLACEHOLDERS:
+            continue
+        if not _OPERATOR_BEFORE_RE.search(expr[: match.start()]):
+            return (
+                "${%s} must stand right after a binary operator (it becomes a join on the target's "
+                "threshold series, not a number)" % match.group(1),
+                "write the comparison as <expression> > ${%s}" % match.group(1),
+            )
+    return None
 
 
 class Catalog:
@@ -366,12 +403,18 @@ def validate_rule_template(name, spec, source_file=None):
                 "use one of: %s" % ", ".join(PARAMETER_TYPES),
                 ("parameters", pname, "type"),
             )
+        if pspec["type"] not in THRESHOLD_TYPES:
+            fail(
+                "parameter %s has type %s; a rule threshold is a series value" % (pname, pspec["type"]),
+                "use one of: %s" % ", ".join(THRESHOLD_TYPES),
+                ("parameters", pname, "type"),
+            )
         try:
             validate_value(pspec["type"], pspec["default"])
         except ValueError as exc:
             fail("default of parameter %s: %s" % (pname, exc), "fix the default", ("parameters", pname, "default"))
         out_params[pname] = _p(pspec["type"], pspec["default"], pspec.get("description", ""))
-    used = set(PLACEHOLDER_RE.findall(expr)) - {"selector"}
+    used = set(PLACEHOLDER_RE.findall(expr)) - set(STRUCTURE_PLACEHOLDERS)
     missing = sorted(used - set(out_params))
     if missing:
         fail(
@@ -379,12 +422,16 @@ def validate_rule_template(name, spec, source_file=None):
             "declare them under parameters or remove them from expr",
             ("expr",),
         )
-    if "${selector}" not in expr:
+    reserved = sorted(set(out_params) & set(STRUCTURE_PLACEHOLDERS))
+    if reserved:
         fail(
-            "expr has no ${selector} placeholder",
-            "put ${selector} inside every selector's braces, e.g. my_metric{${selector}} > ${limit}",
-            ("expr",),
+            "parameter name(s) %s are reserved placeholders" % ", ".join(reserved),
+            "rename the parameter, e.g. limit",
+            ("parameters", reserved[0]),
         )
+    problem = template_expr_problem(expr)
+    if problem:
+        fail("expr: %s" % problem[0], problem[1], ("expr",))
     severity = spec.get("severity", "warning")
     if severity not in SEVERITIES:
         fail("severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)), "pick one of those", ("severity",))

@@ -197,8 +197,9 @@ def test_model_rule_templates_reach_the_alert_rules_action(tmp_path):
     source = tmp_path / "t.accelmon.yml"
     source.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet.yml\n")
     inv = parse(str(source))
-    assert inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]["parameters"] == {
-        "watts": {"type": "number", "default": 650}
-    }
+    # the validated catalog form, which the alert_rules action uses without validating again
+    template = inv.groups["all"].get_vars()["accelmon_rule_templates"]["GpuPowerHigh"]
+    assert template["parameters"] == {"watts": {"type": "number", "default": 650, "description": ""}}
+    assert template["for"] == "5m" and template["severity"] == "warning" and template["metrics_source"] == "model"
     hv = inv.get_host("gpu01").get_vars()
     assert hv["accelmon_effective_policy"]["alert_rules"]["GpuPowerHigh"]["thresholds"] == {"watts": 600}
