@@ -1490,7 +1490,9 @@ def main(argv=None):
         log(f"configuration error: {exc}")
         return 2
     if args.startup_delay is None:
-        args.startup_delay = 1.0 if args.mode == "allsmi" else 0.0
+        configured = args.config_data.get("startup_delay") if args.mode == "allsmi" else None
+        args.startup_delay = float(configured) if configured is not None else (
+            1.0 if args.mode == "allsmi" else 0.0)
     try:
         server = Server((host, port), Handler)
     except OSError as exc:
