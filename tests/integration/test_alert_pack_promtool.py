@@ -250,7 +250,7 @@ def _xid_inputs(code, start, window=20, total=80):
 @needs_promtool
 def test_xid_79_pages_and_resolves_when_no_new_xid_arrives(tmp_path):
     """The old rule read the sticky last-XID gauge: it never resolved."""
-    alert = dict({k: v for k, v in DCGM.items()}, instance="gpu-1", job="dcgm", window_size_in_ms="300000", xid="79")
+    alert = dict(DCGM, instance="gpu-1", job="dcgm", window_size_in_ms="300000", xid="79")
     checks = [
         ("2m", "NvidiaXidError", []),
         ("6m", "NvidiaXidError", [alert]),

@@ -597,8 +597,11 @@ def test_dcgm_xid_is_sticky_and_counted_in_a_window(start, tmp_path):
     assert series(samples, "DCGM_FI_DEV_ROW_REMAP_PENDING")[0][1] == 1
     # clearing faults does not clear an XID: the last code is sticky, the count windowed
     http("DELETE", emu.base + "/-/fault")
-    assert wait_for(lambda: [v for _unused, v in series(emu.metrics(),
-                                                          "DCGM_EXP_XID_ERRORS_COUNT")] == [0])
+
+    def counts():
+        return [v for _unused, v in series(emu.metrics(), "DCGM_EXP_XID_ERRORS_COUNT")]
+
+    assert wait_for(lambda: counts() == [0])
     samples = emu.metrics()
     assert series(samples, "DCGM_FI_DEV_XID_ERRORS")[0][1] == 79
     assert series(samples, "DCGM_FI_DEV_ROW_REMAP_PENDING")[0][1] == 0

@@ -10,7 +10,7 @@ import importlib.util
 import json
 
 from test_accel_exporter_emulator import ROOT, http, wait_for
-from test_accel_exporter_emulator import start  # noqa: F401  pylint: disable=unused-import  (fixture)
+from test_accel_exporter_emulator import start  # noqa: F401  pylint: disable=unused-import
 
 spec = importlib.util.spec_from_file_location(
     "released_surface", ROOT / "tests" / "emulator" / "released_surface.py")
