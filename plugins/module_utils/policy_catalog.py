@@ -230,7 +230,7 @@ BUILTIN_RULE_TEMPLATES = {
                                              "compare with the last hour only)")},
         "((group by (instance, gpu_uuid, gpu) (max_over_time(all_smi_gpu_info[1h]))"
         " unless on (instance, gpu_uuid) max_over_time(all_smi_gpu_info[30s]))"
-        " or ((count by (instance) (max_over_time(all_smi_gpu_info[30s]))"
+        " or ((count by (instance) (group by (instance, gpu_uuid) (max_over_time(all_smi_gpu_info[30s])))"
         ' or 0 * group by (instance) (up{job="allsmi"})) < ${expected_devices}))'
         ' and on (instance) (min_over_time(up{job="allsmi"}[30s]) == 1)',
         "critical",

@@ -207,6 +207,27 @@ def test_offline_quiet_while_the_exporter_is_down_and_fires_on_a_real_loss(tmp_p
     assert ok, out
 
 
+@needs_promtool
+def test_offline_names_only_the_lost_device_when_indexes_shift(tmp_path):
+    """all-smi numbers devices by position: when device 0 drops out, device 1 becomes index 0
+    (a new all_smi_gpu_info series). Only the lost uuid alerts, and the count of distinct
+    uuids (not of series) is compared with expected_devices."""
+    a = dict(GPU, instance="gpu-1", job="allsmi", type="GPU")
+    b = dict(a, gpu_uuid="GPU-99999999-2222-3333-4444-555555555555", gpu_index="1")
+    inputs = [
+        series("all_smi_gpu_info", a, "1x20 stale"),
+        series("all_smi_gpu_info", b, "1x20 stale"),
+        series("all_smi_gpu_info", dict(b, gpu_index="0"), "_x20 1x40"),
+        series("up", {"instance": "gpu-1", "job": "allsmi"}, "1x61"),
+    ]
+    lost = {"instance": "gpu-1", "gpu_uuid": a["gpu_uuid"], "gpu": "NVIDIA H200"}
+    ok, out = run_case(tmp_path, ["AcceleratorOffline"], ["gpu-1"], inputs, [
+        ("5m15s", "AcceleratorOffline", []),
+        ("6m", "AcceleratorOffline", [lost, {"instance": "gpu-1"}]),
+    ], thresholds={("AcceleratorOffline", "expected_devices"): 2})
+    assert ok, out
+
+
 # ------------------------------------------------------------------------- defect 2
 
 
