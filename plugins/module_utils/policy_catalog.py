@@ -58,8 +58,10 @@ XID_HARDWARE = ("48", "63", "64", "74", "79", "92", "94", "95", "119", "120")
 XID_APPLICATION = ("13", "31", "43", "45")
 
 # "Down for two scrapes": the samples of the last 30 s (the last two at the default 15 s
-# scrape interval) are all 0. One failed or slow scrape never fires it; with a scrape
-# interval above 30 s the window may hold no sample and the latest value decides.
+# scrape interval) are all 0. One failed or slow scrape never fires it. Every 30 s window of
+# the catalog falls back to the latest sample (`or <series>`) when it holds none (scrape
+# intervals above 30 s): the rule then acts on one scrape, as it did before, and never
+# flaps or fires on an empty window.
 _UP_WINDOW = "30s"
 
 
@@ -174,7 +176,7 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "AcceleratorHighTemperature": _rule(
         {"celsius": _p("number", 85, "device temperature in degrees Celsius")},
-        "min_over_time(all_smi_gpu_temperature_celsius[30s]) > ${celsius}",
+        "(min_over_time(all_smi_gpu_temperature_celsius[30s]) or all_smi_gpu_temperature_celsius) > ${celsius}",
         "critical",
         "0s",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above ${celsius} C",
@@ -229,10 +231,11 @@ BUILTIN_RULE_TEMPLATES = {
         {"expected_devices": _p("number", 0, "devices the host should have (0: unknown, "
                                              "compare with the last hour only)")},
         "((group by (instance, gpu_uuid, gpu) (max_over_time(all_smi_gpu_info[1h]))"
-        " unless on (instance, gpu_uuid) max_over_time(all_smi_gpu_info[30s]))"
-        " or ((count by (instance) (group by (instance, gpu_uuid) (max_over_time(all_smi_gpu_info[30s])))"
+        " unless on (instance, gpu_uuid) (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
+        " or ((count by (instance) (group by (instance, gpu_uuid)"
+        " (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
         ' or 0 * group by (instance) (up{job="allsmi"})) < ${expected_devices}))'
-        ' and on (instance) (min_over_time(up{job="allsmi"}[30s]) == 1)',
+        ' and on (instance) ((min_over_time(up{job="allsmi"}[30s]) or up{job="allsmi"}) == 1)',
         "critical",
         "0s",
         "Accelerator missing on {{ $labels.instance }}{{ with $labels.gpu_uuid }} ({{ . }}){{ end }}",

@@ -228,6 +228,25 @@ def test_offline_names_only_the_lost_device_when_indexes_shift(tmp_path):
     assert ok, out
 
 
+@needs_promtool
+def test_windows_with_a_60s_scrape_interval_neither_fire_nor_flap(tmp_path):
+    """A site scraping every 60 s: the 30 s windows often hold no sample. The rules then use
+    the latest sample: no offline alert for present devices, a hot GPU alerts at every
+    evaluation (not every other one)."""
+    info = dict(GPU, instance="gpu-1", job="allsmi", type="GPU")
+    lab = dict(GPU, instance="gpu-1", job="allsmi")
+    inputs = [
+        series("all_smi_gpu_info", info, "1x20"),
+        series("up", {"instance": "gpu-1", "job": "allsmi"}, "1x20"),
+        series("all_smi_gpu_temperature_celsius", lab, "40x5 95x15"),
+    ]
+    checks = [(t, "AcceleratorOffline", []) for t in ("5m", "5m15s", "5m30s", "5m45s")]
+    checks += [(t, "AcceleratorHighTemperature", [lab]) for t in ("7m", "7m15s", "7m30s", "7m45s")]
+    ok, out = run_case(tmp_path, ["AcceleratorOffline", "AcceleratorHighTemperature"], ["gpu-1"], inputs, checks,
+                       interval="1m", thresholds={("AcceleratorOffline", "expected_devices"): 1})
+    assert ok, out
+
+
 # ------------------------------------------------------------------------- defect 2
 
 
