@@ -88,7 +88,7 @@ bench: bench-inventory bench-rules ## every benchmark that needs no lab (figures
 bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
 	$(BIN)/python tests/benchmarks/inventory_bench.py $(BENCH_SIZES)
 
-bench-rules: system-deps venv collection-link ## compiled rules for a 10k fleet evaluated in a real Prometheus
+bench-rules: system-deps venv collection-link ## thresholds-as-series rules vs static rules, 1k and 10k targets, real Prometheus
 	$(BIN)/python tests/benchmarks/rules_bench.py
 
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)

@@ -62,6 +62,7 @@ ARGUMENT_SPEC = {
 }
 POLICY_VAR = "accelmon_effective_policy"
 TEMPLATES_VAR = "accelmon_rule_templates"
+GROUP_VAR = "accelmon_primary_group"
 
 
 class ActionModule(ActionBase):
@@ -112,9 +113,8 @@ class ActionModule(ActionBase):
             written = self._write(
                 args["policy_dest"], args["policy_validate_command"], args, exposition(series), task_vars
             )
-            changed = result.get("changed") or written.get("changed")
             result["policy"] = written
-            result["changed"] = bool(changed)
+            result["changed"] = bool(result.get("changed") or written.get("changed"))
             if written.get("failed"):
                 result.update(failed=True, msg=written.get("msg"))
         return result
@@ -155,7 +155,7 @@ class ActionModule(ActionBase):
                         "host %s has no %s (is it in the accelmon fleet inventory?)" % (name, POLICY_VAR)
                     )
                 continue
-            hosts[name] = host_entry({POLICY_VAR: hvars[POLICY_VAR]})
+            hosts[name] = host_entry({POLICY_VAR: hvars[POLICY_VAR], GROUP_VAR: hvars.get(GROUP_VAR)})
         return hosts
 
     # -- output ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@ the target's own threshold series, and joins the routing labels onto the result.
 Aggregating templates (counting over targets, ManyNodesDown) write `${by}` in their
 aggregations and `${route}` after each counted series, and compare with `${param}`
 as above; they count per parameter set. `${selector}`, the host selector of the previous
-compiler, is accepted and removed. Metric names come from shared/reference/exporters.md
+compiler, is accepted and removed. Summaries and descriptions do not name per-target
+thresholds (an alert template cannot read a series without a query per alert and
+evaluation); `${name}` there reads "the threshold". Metric names come from shared/reference/exporters.md
 (all-smi, dcgm-exporter, node_exporter); the `accelmon_check_*` series are written by
 this collection's custom-check runner.
 """
@@ -95,7 +97,7 @@ BUILTIN_RULE_TEMPLATES = {
         '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m]))) > ${cpu_percent}',
         "warning",
         "10m",
-        "CPU usage on {{ $labels.instance }} is above ${cpu_percent}%",
+        "CPU usage on {{ $labels.instance }} is above its threshold",
         'CPU busy {{ $value | printf "%.1f" }}% for longer than the rule\'s for.',
         "node_exporter",
         "A 5-minute rate held for 10 minutes: data loaders starving the GPUs show here; short "
@@ -106,7 +108,7 @@ BUILTIN_RULE_TEMPLATES = {
         "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > ${memory_percent}",
         "warning",
         "10m",
-        "Memory usage on {{ $labels.instance }} is above ${memory_percent}%",
+        "Memory usage on {{ $labels.instance }} is above its threshold",
         'Memory used {{ $value | printf "%.1f" }}%.',
         "node_exporter",
         "MemAvailable (not MemFree) so page cache does not count as used; 10 minutes so a "
@@ -118,7 +120,7 @@ BUILTIN_RULE_TEMPLATES = {
         " / node_filesystem_size_bytes{" + _FS_FILTER + "} < ${free_percent}" + _NOT_READONLY,
         "warning",
         "15m",
-        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${free_percent}% free",
+        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is below its free-space threshold",
         'Free space {{ $value | printf "%.1f" }}%.',
         "node_exporter",
         "Local filesystems only: network and parallel filesystems (nfs, lustre, gpfs, beegfs, "
@@ -132,7 +134,7 @@ BUILTIN_RULE_TEMPLATES = {
         " / node_filesystem_files{" + _FS_FILTER + "} < ${free_percent}" + _NOT_READONLY,
         "warning",
         "15m",
-        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${free_percent}% inodes free",
+        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is below its free-inode threshold",
         'Free inodes {{ $value | printf "%.1f" }}%.',
         "node_exporter",
         "Dataset shards and small checkpoint files exhaust inodes before bytes; same filesystem "
@@ -179,8 +181,8 @@ BUILTIN_RULE_TEMPLATES = {
         "(min_over_time(all_smi_gpu_temperature_celsius[30s]) or all_smi_gpu_temperature_celsius) > ${celsius}",
         "critical",
         "0s",
-        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above ${celsius} C",
-        "{{ $labels.gpu }} has been above ${celsius} C for 30 s (lowest reading {{ $value }} C).",
+        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above its temperature threshold",
+        "{{ $labels.gpu }} has been above its threshold for 30 s (lowest reading {{ $value }} C).",
         "all-smi",
         "Every reading of the last 30 s above 85 C (production rule sets page at 85 C for about a "
         "minute; 30 s keeps fault to webhook under 60 s). A failed reading is exported as 0 by "
@@ -192,7 +194,7 @@ BUILTIN_RULE_TEMPLATES = {
         " (all_smi_gpu_temperature_threshold_slowdown_celsius - ${margin_celsius})",
         "warning",
         "5m",
-        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is within ${margin_celsius} C of its slowdown temperature",
+        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is near its slowdown temperature",
         "{{ $labels.gpu }} at {{ $value }} C: the driver throttles clocks at its slowdown threshold.",
         "all-smi",
         "Relative to the device's own slowdown threshold (all_smi_gpu_temperature_threshold_"
@@ -215,7 +217,7 @@ BUILTIN_RULE_TEMPLATES = {
         "100 * all_smi_gpu_memory_used_bytes / all_smi_gpu_memory_total_bytes > ${memory_percent}",
         "warning",
         "15m",
-        "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} above ${memory_percent}%",
+        "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} is above its threshold",
         'Device memory used {{ $value | printf "%.1f" }}%.',
         "all-smi",
         "OFF by default: JAX, TensorFlow and PyTorch's caching allocator reserve most device "
@@ -462,7 +464,7 @@ BUILTIN_RULE_TEMPLATES = {
         "time() - accelmon_check_last_run_timestamp_seconds > ${max_age_seconds}",
         "warning",
         "5m",
-        "Custom checks on {{ $labels.instance }} have not run for ${max_age_seconds}s",
+        "Custom checks on {{ $labels.instance }} have not run within their threshold",
         "The check runner timer may be stopped or failing.",
         "accelmon check runner",
         "Without it a stopped runner would silently freeze every check result at its last value.",

@@ -11,12 +11,29 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series import (
+    ROUTE_METRIC,
+    series_text,
+    threshold_series_text,
+)
+
+
+def _series_of(target, leaf):
+    """The policy series (docs/alert-rules.md) a leaf change moves, or None."""
+    parts = leaf.split(".")
+    if parts[0] != "alert_rules" or len(parts) < 3:
+        return None
+    if parts[2] == "thresholds" and len(parts) == 4:
+        return threshold_series_text(target, parts[1], parts[3])
+    return series_text(ROUTE_METRIC, {"instance": target, "alertname": parts[1]})
+
 
 def policy_diff(old_model, new_model):
     """Return {"added_targets", "removed_targets", "changed": {target: {leaf: change}}}.
 
     A change is {"old", "new", "old_source", "new_source"}; a leaf missing on one side
-    (a template added or removed) has None there.
+    (a template added or removed) has None there. Alert-rule leaves also name the policy
+    series they move ("series": the threshold series of a threshold, else the route series).
     """
     old_names = set(old_model.targets)
     new_names = set(new_model.targets)
@@ -45,6 +62,9 @@ def policy_diff(old_model, new_model):
                 "old_source": before["source"] if before else None,
                 "new_source": after["source"] if after else None,
             }
+            series = _series_of(name, leaf)
+            if series:
+                leaves[leaf]["series"] = series
         if leaves:
             changed[name] = leaves
     return {

@@ -11,14 +11,16 @@ from a textfile on the Prometheus host), and the rules are fixed:
 
     one alerting rule per template and distinct `for` value.
 
-A template placeholder `${param}` becomes a join on the target's threshold series,
+The usual template ends in one comparison with its one threshold; it becomes one join on
+the target's threshold series, which carry the routing labels too, so the join filters by
+the target's own threshold, keeps only targets with the rule enabled with this `for`, and
+copies the routing labels:
 
-    <measured> > on(instance) group_left accelmon_alert_threshold{alertname="T",param="p"}
+    <measured> > on(instance) group_left(<labels>) accelmon_alert_threshold{accelmon_for="F",alertname="T",param="p"}
 
-and the whole expression is joined to the target's route series, which selects the
-targets whose rule is enabled with this `for` and copies the routing labels:
-
-    (<expr>) * on(instance) group_left(<route labels>) accelmon_alert_route{alertname="T",accelmon_for="F"}
+A template without thresholds joins the route series the same way
+(`(<expr>) * on(instance) group_left(<labels>) accelmon_alert_route{...}`); any other form
+joins a threshold series per placeholder and then the route series.
 
 Aggregating templates (`${by}` in expr, ManyNodesDown) count per parameter set: `${route}`
 joins the routing labels (parameters included) onto each target's series, `${by}` names
@@ -44,6 +46,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series 
     FOR_LABEL,
     NOT_COPIED,
     ROUTE_METRIC,
+    TARGETS_METRIC,
     THRESHOLD_METRIC,
     PolicySeriesError,
     is_aggregating,
@@ -146,34 +149,62 @@ def _sort_durations(values):
 # ------------------------------------------------------------------------------ rendering
 
 
-def threshold_query(template, param):
-    """Annotation text giving the target's threshold (the query runs only for active alerts)."""
-    return (
-        '{{ with printf "%s{alertname=\\"%s\\",param=\\"%s\\",instance=\\"%%s\\"}" $labels.instance | query }}'
-        "{{ . | first | value }}{{ end }}" % (THRESHOLD_METRIC, template, param)
-    )
+THRESHOLD_TEXT = "the threshold"
+
+
+_STRINGS_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_GROUPS_RE = re.compile(r"\([^()]*\)|\{[^{}]*\}|\[[^\[\]]*\]")
+_SET_OPERATOR_RE = re.compile(r"\b(?:or|and|unless)\b")
+_FINAL_COMPARISON_RE = re.compile(r"(?:==|!=|>=|<=|>|<)\s*(?:bool\s*)?\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
+
+
+def _top_level(expr):
+    """expr without strings and without anything inside (), {} or []."""
+    text = _STRINGS_RE.sub('""', expr)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _GROUPS_RE.sub("", text)
+    return text
+
+
+def final_comparison(expr, params):
+    """The parameter whose threshold is the root comparison of expr (`<expr> > ${p}` with no
+    other parameter and no top-level and/or/unless), else None."""
+    match = _FINAL_COMPARISON_RE.search(expr)
+    if not match or match.group(1) not in params:
+        return None
+    used = [name for name in PLACEHOLDER_RE.findall(expr) if name in params]
+    if used != [match.group(1)] or _SET_OPERATOR_RE.search(_top_level(expr)):
+        return None
+    return match.group(1)
 
 
 def rule_expr(template, spec, for_, label_names):
-    """The PromQL of the rule for (template, for_) copying `label_names` from the route series."""
+    """The PromQL of the rule for (template, for_) copying `label_names` from the policy series.
+
+    The usual template ends in one comparison with its one threshold (`<expr> > ${p}`): one
+    join on the threshold series, which carry the routing labels, both filters and labels.
+    A template without thresholds joins the route series. Any other form: a join on the
+    threshold series per placeholder, then on the route series.
+    """
     expr = _drop_selector(spec["expr"])
     names = ", ".join(sorted(label_names))
-    route = _selector(ROUTE_METRIC, alertname=template, **{FOR_LABEL: for_})
+    policy = {FOR_LABEL: for_, "alertname": template}
+    route = _selector(ROUTE_METRIC, **policy)
     values = {}
     if is_aggregating(spec):
         values["by"] = names
         values["route"] = "* on(instance) group_left(%s) %s" % (names, route)
         for param in spec["parameters"]:
-            values[param] = "on(%s) max by (%s) (%s * on(instance) group_left(%s) %s)" % (
-                names,
-                names,
-                _selector(THRESHOLD_METRIC, alertname=template, param=param),
-                names,
-                route,
-            )
+            values[param] = "on(%s) max by (%s) (%s)" % (names, names, _selector(THRESHOLD_METRIC, param=param, **policy))
+        return _substitute(expr, values, "template %s expr" % template)
+    single = final_comparison(expr, spec["parameters"])
+    if single:
+        values[single] = "on(instance) group_left(%s) %s" % (names, _selector(THRESHOLD_METRIC, param=single, **policy))
         return _substitute(expr, values, "template %s expr" % template)
     for param in spec["parameters"]:
-        values[param] = "on(instance) group_left %s" % _selector(THRESHOLD_METRIC, alertname=template, param=param)
+        values[param] = "on(instance) group_left %s" % _selector(THRESHOLD_METRIC, param=param, **policy)
     inner = _substitute(expr, values, "template %s expr" % template)
     return "(%s) * on(instance) group_left(%s) %s" % (inner, names, route)
 
@@ -182,7 +213,9 @@ def _annotation(text, template, spec, what):
     if is_aggregating(spec):
         values = {p: "{{ $labels.accelmon_param_%s }}" % p for p in spec["parameters"]}
     else:
-        values = {p: threshold_query(template, p) for p in spec["parameters"]}
+        # Per-target thresholds are series: an annotation would need a query per active
+        # alert and evaluation (measured: it dominated the rule cost), so it names them.
+        values = {p: THRESHOLD_TEXT for p in spec["parameters"]}
     return _substitute(text or "", values, what)
 
 
@@ -205,19 +238,44 @@ def render_rule(template, spec, for_, label_names, several=False):
     return rule
 
 
+# Every per-target rule needs the policy series: without them (policy exporter down, a
+# failed or timed-out scrape, which marks the last scrape's series stale, an unreadable
+# file) no per-target alert can fire. This rule says so.
+POLICY_HEALTH_GROUP = "AlertPolicy"
+POLICY_HEALTH_RULE = {
+    "alert": "AlertPolicySeriesMissing",
+    "expr": "absent(%s)" % TARGETS_METRIC,
+    "for": "2m",
+    "labels": {"severity": "critical"},
+    "annotations": {
+        "summary": "The alert policy series are missing: per-target alert rules cannot fire",
+        "description": "Check the policy exporter on the Prometheus host (up{job=\"accelmon_policy\"}, "
+        "node_textfile_scrape_error) and its scrape time (docs/alert-rules.md).",
+    },
+}
+
+
 def render_plan(catalog, plan, group_prefix=GROUP_PREFIX, interval=None):
     """Prometheus rule file (a dict): one group per template (`<prefix>.<Template>`), one
-    rule per distinct `for` value, ordered by template name and duration."""
+    rule per distinct `for` value, ordered by template name and duration; plus the group
+    `<prefix>.AlertPolicy` whose rule fires while the policy series are missing."""
     groups = []
+    if interval:
+        duration_seconds(interval)
     for name, tp in plan.items():
         spec = catalog.rule_templates[name]
-        group = {"name": "%s.%s" % (group_prefix, name)}
-        if interval:
-            duration_seconds(interval)
-            group["interval"] = str(interval)
         several = len(tp.for_values) > 1
-        group["rules"] = [render_rule(name, spec, f, tp.labels, several) for f in _sort_durations(tp.for_values)]
-        groups.append(group)
+        groups.append(
+            {
+                "name": "%s.%s" % (group_prefix, name),
+                "rules": [render_rule(name, spec, f, tp.labels, several) for f in _sort_durations(tp.for_values)],
+            }
+        )
+    if plan:
+        groups.append({"name": "%s.%s" % (group_prefix, POLICY_HEALTH_GROUP), "rules": [dict(POLICY_HEALTH_RULE)]})
+    groups.sort(key=lambda g: g["name"])
+    if interval:
+        groups = [{"name": g["name"], "interval": str(interval), "rules": g["rules"]} for g in groups]
     return {"groups": groups}
 
 

@@ -12,23 +12,27 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: alert_rules
-short_description: Compile the fleet's effective alert policies into a Prometheus rule file
+short_description: Compile the fleet's effective alert policies into Prometheus rules and policy series
 version_added: 0.1.0
 description:
-  - Reads C(accelmon_effective_policy) of the given hosts (set by the P(accelmon.monitoring.fleet#inventory)
-    inventory plugin) and compiles the alert-rule templates into Prometheus alerting rules.
-  - One rule group per template (C(<group_prefix>.<Template>)), one rule per B(distinct parameter set)
-    (thresholds, C(for), severity, labels, team and receiver), selecting its hosts by the C(instance) label.
-    The number of rules therefore grows with the number of distinct parameter sets, not with the number of hosts.
-    A host whose rule is disabled is in no selector.
-  - Every rule carries the labels C(severity), C(team) (when the policy sets one), C(accelmon_receiver)
-    (the policy's Alertmanager receiver), the policy's free labels, and C(accelmon_policy), a stable hash of the
-    template and parameter set. Annotations C(summary) and C(description) have the thresholds filled in.
-  - Output is deterministic (templates, parameter sets and host names sorted) so a regenerated file diffs cleanly.
-  - With O(dest), the file is written like M(ansible.builtin.template) writes one, through M(ansible.builtin.copy),
-    to the task's host (or its C(delegate_to)), checked with O(validate_command) before it replaces the old file,
+  - Reads C(accelmon_effective_policy) and C(accelmon_primary_group) of the given hosts (set by the
+    P(accelmon.monitoring.fleet#inventory) inventory plugin) and writes two files.
+  - B(Policy series) (O(policy_dest)) in the Prometheus text format. Per host and enabled template, one
+    C(accelmon_alert_route) series with the routing labels (C(accelmon_for), C(severity), C(team),
+    C(accelmon_receiver), C(group), free labels) and one C(accelmon_alert_threshold) series per threshold
+    (C(param), the threshold as value, and the same routing labels). A disabled rule has no series. Served to
+    Prometheus from a textfile (the prometheus role runs a node_exporter for it); a threshold change takes effect
+    at the next scrape.
+  - B(Rules) (O(dest)) with one rule group per template (C(<group_prefix>.<Template>)) and one alerting rule per
+    distinct C(for) value, joining the measured series to the threshold series C(on(instance)) and copying the
+    routing labels with C(group_left). The rule count grows with templates x distinct C(for) values,
+    never with hosts or threshold values, and the rule file does not change when a threshold does.
+  - Output is deterministic (sorted) so a regenerated file diffs cleanly; a threshold change is one changed line
+    per target in the policy series file.
+  - Each file is written like M(ansible.builtin.template) writes one, through M(ansible.builtin.copy),
+    to the task's host (or its C(delegate_to)), checked with its validate command before it replaces the old file,
     with check mode and diff support.
-  - See C(docs/alert-rules.md) in the collection for the selector scheme and the metrics each template uses.
+  - See C(docs/alert-rules.md) in the collection for the series, the rule form and the template format.
 author:
   - accelmon maintainers (@accelmon)
 options:
@@ -46,10 +50,32 @@ options:
     type: path
   rule_templates:
     description:
-      - Model-defined rule templates (the C(rule_templates) section of the fleet model), needed when
-        policies use templates that are not built in.
-      - Defaults to the variable C(accelmon_rule_templates) when the inventory provides it.
+      - Model-defined rule templates (the C(rule_templates) section of the fleet model, as written), needed when
+        policies use templates that are not built in; validated here.
+      - Defaults to the variable C(accelmon_rule_templates), which the inventory provides already validated
+        (used as it is).
     type: dict
+  policy_dest:
+    description:
+      - Path of the policy series file to write on the target host (for example
+        C(/etc/prometheus/policy/accelmon_policy.prom)). Without it no policy file is written.
+    type: path
+  policy_validate_command:
+    description:
+      - Command run on the target host against the new policy file (C(%s)) before it replaces the old one.
+      - Set to an empty string to skip validation.
+    type: str
+    default: /bin/sh -c 'promtool check metrics < "$0"' %s
+  shard_count:
+    description:
+      - Number of hashmod shards of the Prometheus servers. With more than one, the policy file holds only the hosts
+        whose hashmod of the inventory name equals O(shard_index) (the key the prometheus role's scrape config hashes).
+    type: int
+    default: 1
+  shard_index:
+    description: Shard of the server the policy file is for, 0 to O(shard_count) - 1.
+    type: int
+    default: 0
   group_prefix:
     description: Prefix of the rule group names.
     type: str
@@ -78,7 +104,7 @@ options:
     type: bool
     default: false
   return_rules:
-    description: Return the compiled rules as RV(rules). Turn off for very large fleets to keep output small.
+    description: Return the compiled rules as RV(rules). Turn off to keep output small.
     type: bool
     default: true
 attributes:
@@ -104,25 +130,33 @@ attributes:
 notes:
   - Run it once per Prometheus server (C(run_once) or a play on the Prometheus hosts); it reads the variables of the
     fleet hosts through C(hostvars), so they need not be in the play.
-  - The scrape configuration must relabel C(instance) to the inventory hostname (the collection's Prometheus role does).
+  - The scrape configuration must relabel C(instance) to the inventory hostname, and scrape the policy series with
+    C(honor_labels) (the collection's Prometheus role does both).
 seealso:
   - plugin: accelmon.monitoring.fleet
     plugin_type: inventory
 """
 
 EXAMPLES = r"""
-- name: Write the fleet's alert rules to the Prometheus server
+- name: Write the fleet's alert rules (a change reloads Prometheus)
   accelmon.monitoring.alert_rules:
-    dest: /etc/prometheus/rules/accelmon.yml
-    owner: prometheus
+    dest: /etc/prometheus/rules/accelmon.rules.yml
+    owner: root
     group: prometheus
-  run_once: true
   notify: Reload prometheus
 
-- name: Render the rules locally for review (GitOps), without promtool on the controller
+- name: Write the policy series of this server's targets (read at the next scrape, no reload)
   accelmon.monitoring.alert_rules:
-    dest: "{{ playbook_dir }}/rendered/rules/accelmon.yml"
+    policy_dest: /etc/prometheus/policy/accelmon_policy.prom
+    shard_count: 2
+    shard_index: 0
+
+- name: Render both locally for review (GitOps), without promtool on the controller
+  accelmon.monitoring.alert_rules:
+    dest: "{{ playbook_dir }}/rendered/rules/accelmon.rules.yml"
+    policy_dest: "{{ playbook_dir }}/rendered/policy/accelmon_policy.prom"
     validate_command: ""
+    policy_validate_command: ""
   delegate_to: localhost
   run_once: true
 
@@ -145,35 +179,47 @@ rules:
         rules:
           - alert: HighCPUUsage
             expr: >-
-              100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance=~"dc1-a01-gpu01|gce-a3-0"}[5m]))) > 70
+              (100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m])))
+              > on(instance) group_left accelmon_alert_threshold{alertname="HighCPUUsage",param="cpu_percent"})
+              * on(instance) group_left(accelmon_receiver, severity, team)
+              accelmon_alert_route{accelmon_for="10m",alertname="HighCPUUsage"}
             for: 10m
-            labels: {accelmon_policy: 2bba01ae9bec, accelmon_receiver: oncall-pager, severity: warning, team: ml-training}
-            annotations: {summary: "CPU usage on {{ $labels.instance }} is above 70%", description: "..."}
+            annotations: {summary: "CPU usage on {{ $labels.instance }} is above ...", description: "..."}
 rule_count:
-  description: Number of alerting rules compiled (the distinct parameter sets over all templates).
+  description: Number of alerting rules compiled (templates x distinct C(for) values at most).
   returned: always
   type: int
-  sample: 86
+  sample: 18
 host_count:
   description: Number of hosts whose policies were compiled.
   returned: always
   type: int
   sample: 10
+policy_series_count:
+  description: Number of policy series (of this shard) in the policy file.
+  returned: always
+  type: int
+  sample: 253
 templates:
-  description: Per template, the number of rules and of hosts selected.
+  description: Per template, the number of rules and of hosts with the template enabled.
   returned: always
   type: dict
-  sample: {HighCPUUsage: {rules: 7, hosts: 10}, NodeDown: {rules: 2, hosts: 5}}
+  sample: {HighCPUUsage: {rules: 1, hosts: 10}, NodeDown: {rules: 1, hosts: 5}}
 dest:
-  description: Path of the written file.
+  description: Path of the written rule file.
   returned: when O(dest) is given
   type: str
-  sample: /etc/prometheus/rules/accelmon.yml
+  sample: /etc/prometheus/rules/accelmon.rules.yml
 checksum:
-  description: SHA1 checksum of the written file.
+  description: SHA1 checksum of the written rule file.
   returned: when O(dest) is given
   type: str
   sample: 6e642bb8dd5c2e027bf21dd923337cbb4214f827
+policy:
+  description: Result of writing the policy file (C(dest), C(checksum), C(changed), as M(ansible.builtin.copy) returns).
+  returned: when O(policy_dest) is given
+  type: dict
+  sample: {dest: /etc/prometheus/policy/accelmon_policy.prom, changed: true}
 backup_file:
   description: Name of the backup file created.
   returned: when O(backup) is true and the file changed

@@ -1,32 +1,34 @@
 #!/usr/bin/env python
-"""Alert-rule benchmark: a 10k-target synthetic fleet, compiled rules in a real Prometheus.
+"""Alert-rule benchmark: thresholds as series against one static rule per template, in a
+real Prometheus, at 1k and 10k targets (printed figures, not a timed test; docs/performance.md).
 
-Printed figures, not a timed test (docs/performance.md records a run):
+For each fleet size, in one run on one Prometheus:
 
 1. builds a synthetic fleet in memory with fleet_model.build_model (all namespaces plus a
    custom one, a 4-level infrastructure tree, group policies on a few dozen groups,
    overrides on 2 % of the targets), computes every target's effective policy, compiles
-   the rules and prints the rule count, per-template counts, file size and compile time;
-2. starts /usr/bin/prometheus on 127.0.0.1 (temp data dir) scraping a local exporter that
-   serves the node_exporter / all-smi series of all 10k instances (honor_labels keeps each
-   series' `instance`), and measures rule-group evaluation time (`/api/v1/rules`
-   prometheus_rule_group_last_duration_seconds, median over several evaluations) in
-   phases, one rule file each:
-     compiled  - our per-parameter-set rules (instance=~"a|b|..." selectors),
-     static    - one global rule per template, default thresholds, no host selector,
-     anchored  - (--anchored) the compiled rules with explicit ^(?:...)$ selectors;
-   and prints the compiled/static ratio. Loopback only; Prometheus is stopped at the end.
-   About 5 minutes on 2 cores with the defaults (30 s evaluation interval, 3 evaluations).
+   the rules and the policy series, and prints the rule count (against templates x
+   distinct `for` values), the policy series count, file sizes and compile time;
+2. serves the measured series of every target (node_exporter / all-smi names, one local
+   exporter, honor_labels) and the policy series from a real node_exporter (Debian's
+   prometheus-node-exporter, textfile collector only, as the prometheus role runs it),
+   and measures rule-group evaluation time (prometheus_rule_group_last_duration_seconds,
+   median over several evaluations) for
+     compiled - the rules of rule_compiler, joining the policy series,
+     static   - one global rule per template with default thresholds, no join,
+   loaded together (so each evaluation cycle sees the same machine load), the same
+   expressions timed as queries alternately (paired, the engine's own evalTotalTime), plus
+   the scrape time and sample count of the policy job
+   (scraped every 60s with a 55s timeout, the prometheus role's defaults).
+Loopback only; every process is stopped at the end. About 10 minutes on 2 cores.
 
-Usage: python tests/benchmarks/rules_bench.py [--targets 10000] [--evals 6] [--no-prometheus]
+Usage: python tests/benchmarks/rules_bench.py [--sizes 1000 10000] [--evals 3] [--no-prometheus]
 """
 
 import argparse
 import http.server
-import json
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -38,13 +40,16 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".build" / "collections"))
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils import policy_series as ps  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils import rule_compiler as rc  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_model import build_model  # noqa: E402
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import PLACEHOLDER_RE  # noqa: E402
 
 PROVIDERS = ("onprem", "aws", "gcp")
 
@@ -137,15 +142,28 @@ def synthetic_fleet(n_targets, seed=42):
 
 
 class Exporter(http.server.ThreadingHTTPServer):
-    """Serves the series of every synthetic instance (one scrape = every host)."""
+    """Serves the series of every synthetic instance (one scrape = every host).
+
+    A healthy fleet: every reading is below the lowest threshold of the synthetic policies
+    (CPU 10-46 %, memory 20-70 %, disk 20-68 % free, GPU 40-69 C, utilization and device
+    memory below 80 %), so no threshold alert fires in either rule set and the figures
+    compare the rules, not the alerts (each active alert costs its own bookkeeping per
+    evaluation, the same in both designs); 1 % of the nodes are down (NodeDown fires).
+    Every exporter a GPU node runs is there (dcgm-exporter XID/ECC/NVLink counters,
+    InfiniBand port state, NVMe critical warning, the check runner's series), healthy, so
+    every template's rules read real series in both sets.
+    """
 
     daemon_threads = True
 
     def __init__(self, hosts):
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.hosts = hosts
         self.started = time.time()
-        self.cpu_busy = dict((h, 0.3 + 0.6 * (i % 7) / 7.0) for i, h in enumerate(hosts))
+        self.set_hosts(hosts)
+
+    def set_hosts(self, hosts):
+        self.cpu_busy = dict((h, 0.1 + 0.4 * (i % 7) / 7.0) for i, h in enumerate(hosts))
+        self.hosts = hosts
 
     def body(self):
         t = time.time() - self.started
@@ -160,13 +178,25 @@ class Exporter(http.server.ThreadingHTTPServer):
             add('node_memory_MemAvailable_bytes{%s,job="node"} %d' % (lab, 3e11 + (i % 11) * 5e10))
             fs = '%s,job="node",device="/dev/nvme0n1p1",fstype="ext4",mountpoint="/"' % lab
             add('node_filesystem_size_bytes{%s} 1.0e12' % fs)
-            add('node_filesystem_avail_bytes{%s} %d' % (fs, 5e10 + (i % 13) * 4e10))
+            add('node_filesystem_avail_bytes{%s} %d' % (fs, 2e11 + (i % 13) * 4e10))
             gpu = '%s,job="allsmi",gpu="NVIDIA H200",gpu_index="0",gpu_uuid="GPU-%08d"' % (lab, i)
-            add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 60 + i % 30))
-            add('all_smi_gpu_utilization{%s} %d' % (gpu, i % 100))
-            add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, (i % 100) * 1.4e9))
+            add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 40 + i % 30))
+            add('all_smi_gpu_utilization{%s} %d' % (gpu, i % 80))
+            add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, (i % 80) * 1.4e9))
             add('all_smi_gpu_memory_total_bytes{%s} 1.41e11' % gpu)
             add('all_smi_gpu_info{%s,type="GPU"} 1' % gpu)
+            dcgm = '%s,job="dcgm",gpu="0",UUID="GPU-%08d"' % (lab, i)
+            add('DCGM_FI_DEV_XID_ERRORS{%s} 0' % dcgm)
+            add('DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{%s} 0' % dcgm)
+            for kind in ("CRC_FLIT", "REPLAY", "RECOVERY"):
+                add('DCGM_FI_DEV_NVLINK_%s_ERROR_COUNT_TOTAL{%s} 0' % (kind, dcgm))
+            ib = '%s,job="node",device="mlx5_0",port="1"' % lab
+            add('node_infiniband_state_id{%s} 4' % ib)
+            add('node_infiniband_physical_state_id{%s} 5' % ib)
+            add('nvme_critical_warning{%s,job="node",device="nvme0"} 0' % lab)
+            add('accelmon_check_ok{%s,job="node",check="mount",item="/models"} 1' % lab)
+            add('accelmon_check_duration_seconds{%s,job="node",check="parallel_fs",item="/lustre"} 0.05' % lab)
+            add('accelmon_check_last_run_timestamp_seconds{%s,job="node"} %d' % (lab, time.time() - 30))
             add('up{%s,job="node"} %d' % (lab, 0 if i % 97 == 0 else 1))
             add('up{%s,job="allsmi"} 1' % lab)
         add("")
@@ -196,31 +226,21 @@ def free_port():
 
 
 def get_json(url):
-    with urllib.request.urlopen(url, timeout=30) as resp:
+    with urllib.request.urlopen(url, timeout=60) as resp:
         return json.loads(resp.read().decode())
 
 
 def static_rules(catalog, templates):
-    """One global rule per template: default thresholds, no host selector."""
+    """One global rule per template: default thresholds, no join, no host selector."""
     groups = []
     for name in templates:
         spec = catalog.rule_templates[name]
-        values = dict((k, rc.format_value(p["default"])) for k, p in spec["parameters"].items())
-        expr = spec["expr"].replace(",${selector}", "").replace("${selector}", "")
-        expr = rc.PLACEHOLDER_RE.sub(lambda m, v=values: v[m.group(1)], expr)
+        values = dict((k, ps.format_value(p["default"])) for k, p in spec["parameters"].items())
+        expr = spec["expr"].replace(" by (${by})", "").replace(" ${route}", "")
+        expr = PLACEHOLDER_RE.sub(lambda m, v=values: v[m.group(1)], expr)
         groups.append({"name": "static.%s" % name, "rules": [
             {"alert": name, "expr": expr, "for": spec["for"], "labels": {"severity": spec["severity"]}}]})
     return {"groups": groups}
-
-
-def anchored(rules):
-    pattern = re.compile(r'instance=~"((?:[^"\\]|\\.)*)"')
-    out = {"groups": []}
-    for group in rules["groups"]:
-        g = dict(group, name=group["name"].replace("accelmon.", "anchored."))
-        g["rules"] = [dict(r, expr=pattern.sub(r'instance=~"^(?:\1)$"', r["expr"])) for r in group["rules"]]
-        out["groups"].append(g)
-    return out
 
 
 def _query(base, expr):
@@ -228,15 +248,22 @@ def _query(base, expr):
     return get_json(url)["data"]["result"]
 
 
+def _scalar(base, expr):
+    res = _query(base, expr)
+    return float(res[0]["value"][1]) if res else float("nan")
+
+
+def reload(base):
+    req = urllib.request.Request(base + "/-/reload", method="POST")
+    urllib.request.urlopen(req, timeout=300).read()
+
+
 def measure(base, rule_file, rules, evals, interval):
     """Load `rules`, wait for `evals` evaluations of each group, return {group: median seconds}.
 
-    Reads prometheus_rule_group_last_duration_seconds (Prometheus scrapes itself every 5s)
-    rather than /api/v1/rules, whose answer carries every expression (megabytes here).
-    """
+    Reads prometheus_rule_group_last_duration_seconds (Prometheus scrapes itself every 5s)."""
     Path(rule_file).write_text(rc.dump_rules_yaml(rules))
-    req = urllib.request.Request(base + "/-/reload", method="POST")
-    urllib.request.urlopen(req, timeout=300).read()
+    reload(base)
     loaded = time.time()
     wanted = {g["name"] for g in rules["groups"]}
     samples = {name: {} for name in wanted}
@@ -255,131 +282,225 @@ def measure(base, rule_file, rules, evals, interval):
     return {name: statistics.median(v.values()) if v else float("nan") for name, v in samples.items()}
 
 
-def run_prometheus(catalog, compiled, hosts, evals, interval, with_anchored=False):
-    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not os.path.exists(binary):
-        print("prometheus not installed: skipping the evaluation part (apt-get install prometheus)")
-        return None
-    exporter = Exporter(sorted(hosts))
-    threading.Thread(target=exporter.serve_forever, daemon=True).start()
-    tmp = tempfile.mkdtemp(prefix="accelmon-rules-bench-")
-    port = free_port()
-    rule_file = os.path.join(tmp, "rules.yml")
-    Path(rule_file).write_text("groups: []\n")
-    Path(tmp, "prometheus.yml").write_text(
-        "global: {scrape_interval: %ds, evaluation_interval: %ds, scrape_timeout: %ds}\n"
-        "rule_files: [%s]\n"
-        "scrape_configs:\n"
-        "  - job_name: synthetic\n"
-        "    honor_labels: true\n"
-        "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
-        "  - job_name: prometheus\n"
-        "    scrape_interval: 5s\n"
-        "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
-        % (interval, interval, min(interval, 10), rule_file, exporter.server_address[1], port))
-    log = open(os.path.join(tmp, "prometheus.log"), "w")
-    proc = subprocess.Popen(
-        [binary, "--config.file=%s" % os.path.join(tmp, "prometheus.yml"),
-         "--storage.tsdb.path=%s" % os.path.join(tmp, "data"),
-         "--web.listen-address=127.0.0.1:%d" % port, "--web.enable-lifecycle",
-         "--storage.tsdb.retention.time=1h"],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = "http://127.0.0.1:%d" % port
-    try:
+def paired(base, compiled, static, reps):
+    """Per template, median query evaluation time (the engine's evalTotalTime, `stats=all`) of
+    its compiled rules and of its static rule, queried alternately so that each pair runs
+    under the same machine load: {template: (compiled seconds, static seconds)}."""
+    static_expr = {g["name"].split(".", 1)[1]: [r["expr"] for r in g["rules"]] for g in static["groups"]}
+    out = {}
+    for group in compiled["groups"]:
+        name = group["name"].split(".", 1)[1]
+        if name not in static_expr:
+            continue
+        times = {"compiled": [], "static": []}
+        for _unused in range(reps):
+            for kind, exprs in (("compiled", [r["expr"] for r in group["rules"]]), ("static", static_expr[name])):
+                total = 0.0
+                for expr in exprs:
+                    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "stats": "all"})
+                    total += get_json(url)["data"]["stats"]["timings"]["evalTotalTime"]
+                times[kind].append(total)
+        out[name] = (statistics.median(times["compiled"]), statistics.median(times["static"]))
+    return out
+
+
+class Bench:
+    """One Prometheus, one measured-series exporter, one policy node_exporter; sizes in turn."""
+
+    def __init__(self, interval):
+        self.interval = interval
+        self.binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        self.node_exporter = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
+        for path, pkg in ((self.binary, "prometheus"), (self.node_exporter, "prometheus-node-exporter")):
+            if not os.path.exists(path):
+                raise SystemExit("%s not installed (apt-get install %s)" % (path, pkg))
+        self.tmp = tempfile.mkdtemp(prefix="accelmon-rules-bench-")
+        self.policy_dir = os.path.join(self.tmp, "policy")
+        os.makedirs(self.policy_dir)
+        self.exporter = Exporter([])
+        threading.Thread(target=self.exporter.serve_forever, daemon=True).start()
+        self.port = free_port()
+        self.policy_port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.rule_file = os.path.join(self.tmp, "rules.yml")
+        Path(self.rule_file).write_text("groups: []\n")
+        self.procs = []
+
+    def start(self):
+        Path(self.tmp, "prometheus.yml").write_text(
+            "global: {scrape_interval: %ds, evaluation_interval: %ds, scrape_timeout: %ds}\n"
+            "rule_files: [%s]\n"
+            "scrape_configs:\n"
+            "  - job_name: synthetic\n"
+            "    honor_labels: true\n"
+            "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+            "  - job_name: accelmon_policy\n"
+            "    honor_labels: true\n"
+            "    scrape_interval: 60s\n"
+            "    scrape_timeout: 55s\n"
+            "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+            "    metric_relabel_configs: [{source_labels: [__name__], regex: 'accelmon_alert_.*',"
+            " action: keep}]\n"
+            "  - job_name: prometheus\n"
+            "    scrape_interval: 5s\n"
+            "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+            % (self.interval, self.interval, min(self.interval, 10), self.rule_file,
+               self.exporter.server_address[1], self.policy_port, self.port))
+        log = open(os.path.join(self.tmp, "processes.log"), "w")  # noqa: SIM115
+        self.procs.append(subprocess.Popen(
+            [self.node_exporter, "--collector.disable-defaults", "--collector.textfile",
+             "--collector.textfile.directory=%s" % self.policy_dir, "--web.disable-exporter-metrics",
+             "--web.listen-address=127.0.0.1:%d" % self.policy_port],
+            stdout=log, stderr=subprocess.STDOUT))
+        self.procs.append(subprocess.Popen(
+            [self.binary, "--config.file=%s" % os.path.join(self.tmp, "prometheus.yml"),
+             "--storage.tsdb.path=%s" % os.path.join(self.tmp, "data"),
+             "--web.listen-address=127.0.0.1:%d" % self.port, "--web.enable-lifecycle",
+             "--storage.tsdb.retention.time=1h"],
+            stdout=log, stderr=subprocess.STDOUT))
         for _unused in range(120):
             try:
-                urllib.request.urlopen(base + "/-/ready", timeout=2).read()
+                urllib.request.urlopen(self.base + "/-/ready", timeout=2).read()
                 break
             except OSError:
                 time.sleep(0.5)
-        # wait until two scrapes are in (rate() needs two samples)
+        print("prometheus %s on 127.0.0.1:%d; policy series from %s on 127.0.0.1:%d; interval %ds" % (
+            subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0],
+            self.port, os.path.basename(self.node_exporter), self.policy_port, self.interval))
+
+    def load_fleet(self, hosts, series):
+        """Serve the measured series of `hosts` and their policy series (atomic rename, as the role)."""
+        Path(self.rule_file).write_text("groups: []\n")
+        reload(self.base)
+        self.exporter.set_hosts(sorted(hosts))
+        tmp = os.path.join(self.policy_dir, ".accelmon_policy.tmp")
+        Path(tmp).write_text(ps.exposition(series))
+        os.rename(tmp, os.path.join(self.policy_dir, "accelmon_policy.prom"))
+        want_routes = sum(1 for s in series if s[0] == ps.ROUTE_METRIC)
         t0 = time.time()
-        while time.time() - t0 < 120:
-            res = get_json(base + "/api/v1/query?query=count(count_over_time(up%7Bjob%3D%22node%22%7D%5B5m%5D)%3E%3D2)")
-            if res["data"]["result"] and int(float(res["data"]["result"][0]["value"][1])) >= len(hosts):
+        while time.time() - t0 < 600:
+            up = _scalar(self.base, 'count(count_over_time(up{job="node"}[%ds]) >= 2)' % (self.interval * 3))
+            routes = _scalar(self.base, "count(accelmon_alert_route)")
+            if up == len(hosts) and routes == want_routes:
                 break
             time.sleep(2)
-        series = get_json(base + "/api/v1/status/tsdb")["data"]["headStats"]["numSeries"]
-        print("prometheus %s on 127.0.0.1:%d, %s head series, scrape/eval interval %ds"
-              % (subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0],
-                 port, series, interval))
-        phases = [("compiled", compiled),
-                  ("static", static_rules(catalog, [g["name"].split(".", 1)[1] for g in compiled["groups"]]))]
-        if with_anchored:
-            phases.insert(1, ("anchored", anchored(compiled)))
-        results = {}
-        for phase, rules in phases:
-            t = time.time()
-            results[phase] = measure(base, rule_file, rules, evals, interval)
-            print("  phase %-8s measured in %.0fs" % (phase, time.time() - t))
-        return results
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        exporter.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+        time.sleep(self.interval * 2)  # old sizes' series go stale
+        return _scalar(self.base, "prometheus_tsdb_head_series")
+
+    def policy_scrape(self):
+        return (_scalar(self.base, 'scrape_duration_seconds{job="accelmon_policy"}'),
+                _scalar(self.base, 'scrape_samples_post_metric_relabeling{job="accelmon_policy"}'))
+
+    def stop(self):
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.exporter.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ main
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--targets", type=int, default=10000)
-    parser.add_argument("--evals", type=int, default=3, help="evaluations measured per phase")
-    parser.add_argument("--interval", type=int, default=30, help="scrape and evaluation interval, seconds")
-    parser.add_argument("--anchored", action="store_true",
-                        help="also measure explicit ^(?:...)$ selectors (one more phase)")
-    parser.add_argument("--no-prometheus", action="store_true", help="only compile and count")
-    opts = parser.parse_args()
-
+def compile_size(n):
     t = time.perf_counter()
-    documents, policy_groups = synthetic_fleet(opts.targets)
+    documents, policy_groups = synthetic_fleet(n)
     model = build_model(documents)
-    hosts = dict((n, rc.host_entry(model.host_vars(n))) for n in model.targets)
+    hosts = dict((name, ps.host_entry(model.host_vars(name))) for name in model.targets)
     t_model = time.perf_counter() - t
     t = time.perf_counter()
-    plan = rc.plan_rules(model.catalog, hosts)
+    plan, series = rc.plan_rules(model.catalog, hosts)
     compiled = rc.render_plan(model.catalog, plan)
     text = rc.dump_rules_yaml(compiled)
+    policy = ps.exposition(series)
     t_compile = time.perf_counter() - t
     summary = rc.summarize(plan)
     n_rules = sum(s["rules"] for s in summary.values())
+    fors = sorted({f for tp in plan.values() for f in tp.for_values}, key=rc.duration_seconds)
     n_overrides = sum(1 for s in documents[0][0]["targets"].values() if "overrides" in s)
+    print("\n== %d targets ==" % n)
     print("synthetic fleet: %d targets, %d groups (%d with policies), %d targets with overrides"
           % (len(hosts), len(model.groups), policy_groups, n_overrides))
-    print("model + effective policies: %.2fs; compile + YAML: %.2fs; rule file %.1f MiB"
-          % (t_model, t_compile, len(text) / 1048576.0))
-    print("compiled rules: %d (host x template pairs: %d)" % (n_rules, sum(s["hosts"] for s in summary.values())))
+    print("model + effective policies: %.2fs; compile rules + policy series: %.2fs" % (t_model, t_compile))
+    print("rules: %d in %d templates; distinct `for` values %d (%s); bound templates x for = %d"
+          % (n_rules, len(plan), len(fors), ", ".join(fors), len(plan) * len(fors)))
+    print("rule file %.1f KiB; policy series %d (%d thresholds, %d routes), file %.1f MiB"
+          % (len(text) / 1024.0, len(series), sum(1 for s in series if s[0] == ps.THRESHOLD_METRIC),
+             sum(1 for s in series if s[0] == ps.ROUTE_METRIC), len(policy) / 1048576.0))
     print("%-28s %6s %7s" % ("template", "rules", "hosts"))
     for name, s in summary.items():
         print("%-28s %6d %7d" % (name, s["rules"], s["hosts"]))
+    return model, hosts, compiled, series
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--evals", type=int, default=5, help="evaluations measured per size")
+    parser.add_argument("--interval", type=int, default=20, help="scrape and evaluation interval, seconds")
+    parser.add_argument("--no-prometheus", action="store_true", help="only compile and count")
+    opts = parser.parse_args()
+    fleets = [(n, *compile_size(n)) for n in opts.sizes]
     if opts.no_prometheus:
         return 0
-    results = run_prometheus(model.catalog, compiled, hosts, opts.evals, opts.interval, opts.anchored)
-    if not results:
-        return 0
-    print("\nrule-group evaluation time, median of %d evaluations (ms)" % opts.evals)
-    print("%-28s %10s %10s %10s %8s" % ("template", "compiled", "anchored", "static", "ratio"))
-    totals = {"compiled": 0.0, "anchored": 0.0, "static": 0.0}
-    for group in compiled["groups"]:
-        name = group["name"].split(".", 1)[1]
-        row = {"compiled": results["compiled"]["accelmon." + name],
-               "anchored": results.get("anchored", {}).get("anchored." + name, float("nan")),
-               "static": results["static"]["static." + name]}
-        for k in totals:
-            totals[k] += row[k]
-        print("%-28s %10.2f %10.2f %10.2f %8.2f" % (name, row["compiled"] * 1e3, row["anchored"] * 1e3,
-                                                    row["static"] * 1e3, row["compiled"] / row["static"]))
-    print("%-28s %10.2f %10.2f %10.2f %8.2f" % ("TOTAL", totals["compiled"] * 1e3, totals["anchored"] * 1e3,
-                                                totals["static"] * 1e3, totals["compiled"] / totals["static"]))
-    print("ratio compiled/static: %.2f" % (totals["compiled"] / totals["static"]))
-    if "anchored" in results:
-        print("ratio anchored/static: %.2f" % (totals["anchored"] / totals["static"]))
+    bench = Bench(opts.interval)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
+    try:
+        bench.start()
+        for n, model, hosts, compiled, series in fleets:
+            head = bench.load_fleet(hosts, series)
+            scrape_s, samples = bench.policy_scrape()
+            static = static_rules(
+                model.catalog,
+                [g["name"].split(".", 1)[1] for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates],
+            )
+            # Both rule sets loaded together: every evaluation cycle runs the compiled and the
+            # static group of each template under the same machine load (a shared 2-core VM
+            # makes sequential phases incomparable); medians over `evals` cycles.
+            t = time.time()
+            both = {"groups": compiled["groups"] + static["groups"]}
+            durations = measure(bench.base, bench.rule_file, both, opts.evals, opts.interval)
+            results = {"compiled": durations, "static": durations}
+            print("  %d targets: measured in %.0fs" % (n, time.time() - t))
+            print("\n%d targets: %d head series; policy job scrape %.1f ms for %d samples"
+                  % (n, head, scrape_s * 1e3, samples))
+            print("rule-group evaluation time, median of %d evaluations (ms)" % opts.evals)
+            print("%-28s %6s %10s %10s %8s" % ("template", "rules", "compiled", "static", "ratio"))
+            total_c = total_s = 0.0
+            for group in compiled["groups"]:
+                name = group["name"].split(".", 1)[1]
+                if "static." + name not in results["static"]:
+                    print("%-28s %6d %10.2f  (policy health, no static counterpart)"
+                          % (name, len(group["rules"]), results["compiled"][group["name"]] * 1e3))
+                    continue
+                c = results["compiled"]["accelmon." + name]
+                st = results["static"]["static." + name]
+                total_c += c
+                total_s += st
+                ratio = c / st if st else float("nan")
+                print("%-28s %6d %10.2f %10.2f %8.2f" % (name, len(group["rules"]), c * 1e3, st * 1e3, ratio))
+            template_rules = sum(
+                len(g["rules"]) for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates
+            )
+            print("%-28s %6d %10.2f %10.2f %8.2f" % ("TOTAL (templates)", template_rules,
+                                                     total_c * 1e3, total_s * 1e3, total_c / total_s))
+            print("%d targets: ratio compiled/static %.2f" % (n, total_c / total_s))
+            pairs = paired(bench.base, compiled, static, opts.evals)
+            print("\n%d targets: the same expressions as queries, compiled and static alternately, median of %d (ms)"
+                  % (n, opts.evals))
+            print("%-28s %10s %10s %8s" % ("template", "compiled", "static", "ratio"))
+            for name, (c, st) in pairs.items():
+                print("%-28s %10.2f %10.2f %8.2f" % (name, c * 1e3, st * 1e3, c / st if st else float("nan")))
+            qc = sum(c for c, _st in pairs.values())
+            qs = sum(st for _c, st in pairs.values())
+            print("%-28s %10.2f %10.2f %8.2f" % ("TOTAL", qc * 1e3, qs * 1e3, qc / qs))
+            print("%d targets: query ratio compiled/static %.2f" % (n, qc / qs))
+    finally:
+        bench.stop()
     return 0
 
 

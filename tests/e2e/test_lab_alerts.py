@@ -75,7 +75,11 @@ def test_lab_targets_up_with_inventory_names(clean_lab):
     assert by_job["dcgm"] == {"lab-h200"}
     assert all(t["health"] == "up" for t in targets)
     groups, rules = lab.rules_loaded()
-    assert groups >= 10 and rules > groups
+    # one rule per template and `for` value: as many rules as groups here, never per host
+    assert groups >= 10 and groups <= rules <= 2 * groups
+    assert by_job["accelmon_policy"] and all(
+        t["health"] == "up" for t in targets if t["labels"]["job"] == "accelmon_policy"
+    )
     cfg = yaml.safe_load(lab.prom("/api/v1/status/config")["yaml"])
     assert cfg["global"]["scrape_interval"] == "5s"
     assert cfg["global"]["evaluation_interval"] == "5s"
@@ -268,10 +272,9 @@ def test_malformed_rule_template_fails_before_servers_change(clean_lab, tmp_path
     inv_dir = tmp_path / "lab"
     shutil.copytree(os.path.dirname(lab.INVENTORY), inv_dir)
     (inv_dir / "fleet" / "broken-template.yml").write_text(yaml.safe_dump({"rule_templates": BROKEN_TEMPLATE}))
-    extra = tmp_path / "templates.json"
-    extra.write_text(json.dumps({"accelmon_rule_templates": BROKEN_TEMPLATE}))
+    # The inventory plugin hands the (validated) template to the alert_rules action.
     rc, out = lab.site_play(
-        ["--limit", lab.MONITORING, "--tags", "prometheus", "-e", "@%s" % extra],
+        ["--limit", lab.MONITORING, "--tags", "prometheus"],
         quiet=True,
         logfile=str(tmp_path / "site-broken-rules.log"),
         inventory=str(inv_dir / os.path.basename(lab.INVENTORY)),
@@ -314,3 +317,79 @@ def test_broken_alertmanager_config_fails_before_servers_change(clean_lab, tmp_p
     # Not restarted: uptime (the process start time) is the same.
     assert after["am_uptime"] == before["am_uptime"]
     assert lab.http("GET", lab.am_url() + "/-/ready") is not None
+
+
+# ------------------------------------------------------------------------------ thresholds as series
+def _reload_timestamp(lab):
+    res = lab.prom("/api/v1/query", query="prometheus_config_last_reload_success_timestamp_seconds")["result"]
+    assert len(res) == 1, res
+    return res[0]["value"][1]
+
+
+def _threshold(lab, host, template, param):
+    query = 'accelmon_alert_threshold{instance="%s",alertname="%s",param="%s"}' % (host, template, param)
+    res = lab.prom("/api/v1/query", query=query)["result"]
+    return float(res[0]["value"][1]) if res else None
+
+
+def test_group_threshold_change_applies_without_reload(clean_lab, tmp_path):
+    """research's over-temperature threshold 85 -> 81 in the fleet model, play re-run: 83 C on
+    lab-gaudi alerts at the new threshold on live data; Prometheus did not reload and its
+    rules did not change (the threshold is a series)."""
+    lab = clean_lab
+    inv_dir = tmp_path / "lab"
+    shutil.copytree(os.path.dirname(lab.INVENTORY), inv_dir)
+    groups_file = inv_dir / "fleet" / "groups.yml"
+    groups = yaml.safe_load(groups_file.read_text())
+    assert groups["groups"]["environment:research"]["alert_rules"]["AcceleratorHighTemperature"] == {
+        "thresholds": {"celsius": 85}
+    }
+    groups["groups"]["environment:research"]["alert_rules"]["AcceleratorHighTemperature"]["thresholds"]["celsius"] = 81
+    groups_file.write_text(yaml.safe_dump(groups, sort_keys=False))
+    inventory = str(inv_dir / os.path.basename(lab.INVENTORY))
+
+    before = _server_state(lab)
+    reload_ts = _reload_timestamp(lab)
+    assert _threshold(lab, "lab-gaudi", "AcceleratorHighTemperature", "celsius") == 85.0
+    # 83 C is under research's 85: scraped, no alert.
+    lab.inject("gpu-overtemp", "lab-gaudi", device=0, celsius=83)
+    time.sleep(12)
+    assert prom_alerts(lab, "AcceleratorHighTemperature", "lab-gaudi") == []
+    try:
+        rc, out = lab.site_play(
+            ["--limit", lab.MONITORING, "--tags", "prometheus"],
+            quiet=True,
+            logfile=str(tmp_path / "site-threshold.log"),
+            inventory=inventory,
+        )
+        assert rc == 0, out[-3000:]
+        since = time.time()
+        lab.wait_for(
+            "research threshold 81 served",
+            lambda: _threshold(lab, "lab-gaudi", "AcceleratorHighTemperature", "celsius") == 81.0,
+            60,
+            1.0,
+        )
+        alert = wait_webhook(lab, since, alertname="AcceleratorHighTemperature", instance="lab-gaudi")
+        assert_routing_labels(lab, alert, "lab-gaudi")
+        assert alert["labels"]["team"] == "research" and alert["labels"]["severity"] == "critical"
+        # no reload, no rule change: only the policy series moved
+        assert _reload_timestamp(lab) == reload_ts
+        after = _server_state(lab)
+        assert after["rules"] == before["rules"] and after["prom_last_reload"] == before["prom_last_reload"]
+        assert _threshold(lab, "lab-h200", "AcceleratorHighTemperature", "celsius") == 80.0
+    finally:
+        lab.clear("lab-gaudi")
+        rc, out = lab.site_play(
+            ["--limit", lab.MONITORING, "--tags", "prometheus"],
+            quiet=True,
+            logfile=str(tmp_path / "site-threshold-restore.log"),
+        )
+        assert rc == 0, out[-3000:]
+        lab.wait_for(
+            "research threshold 85 served again",
+            lambda: _threshold(lab, "lab-gaudi", "AcceleratorHighTemperature", "celsius") == 85.0,
+            60,
+            1.0,
+        )
+    assert _reload_timestamp(lab) == reload_ts

@@ -94,19 +94,21 @@ class _Policy:
         self.plan = plan
         self.route = {}
         self.thresholds = {}
+        self.threshold_labels = {}
         for metric, labels, value in series:
             key = (labels["alertname"], labels["instance"])
             if metric == ps.ROUTE_METRIC:
                 self.route[key] = labels
             else:
                 self.thresholds.setdefault(key, {})[labels["param"]] = value
+                self.threshold_labels[key + (labels["param"],)] = labels
 
     def input_series(self, template, host, samples):
         out = []
         if (template, host) in self.route:
             out.append(_series(ps.ROUTE_METRIC, self.route[(template, host)], _const(1, samples)))
         for param, value in sorted(self.thresholds.get((template, host), {}).items()):
-            labels = {"instance": host, "alertname": template, "param": param}
+            labels = self.threshold_labels[(template, host, param)]
             out.append(_series(ps.THRESHOLD_METRIC, labels, _const(value, samples)))
         return out
 
@@ -173,12 +175,32 @@ def generate_tests(plan, series, hosts, rule_files):
                         "alert_rule_test": [{"eval_time": "%dm" % minutes, "alertname": name, "exp_alerts": alerts}],
                     }
                 )
+    if plan:
+        tests.append(_policy_missing_test(policy))
     if "NodeDown" in plan:
         tests.append(_node_down_test(policy, hosts))
     if "AcceleratorOffline" in plan:
         host = sorted(h for t, h in policy.route if t == "AcceleratorOffline")[0]
         tests.extend(_offline_tests(policy, host))
     return {"rule_files": list(rule_files), "evaluation_interval": INTERVAL, "tests": tests}
+
+
+def _policy_missing_test(policy):
+    """The policy series vanish (exporter down): AlertPolicySeriesMissing after its 2m."""
+    inputs = [_series(ps.TARGETS_METRIC, {}, "%dx4 stale" % len({h for _t, h in policy.route}))]
+    return {
+        "name": "AlertPolicySeriesMissing: the policy series vanish and stay away",
+        "interval": INTERVAL,
+        "input_series": inputs,
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "AlertPolicySeriesMissing", "exp_alerts": []},
+            {
+                "eval_time": "10m",
+                "alertname": "AlertPolicySeriesMissing",
+                "exp_alerts": [{"exp_labels": {"severity": "critical"}}],
+            },
+        ],
+    }
 
 
 def _node_down_test(policy, hosts):

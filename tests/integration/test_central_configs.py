@@ -10,10 +10,14 @@ whose targets all live on loopback (no traffic leaves the machine), then checks 
   fails, the file in place keeps its bytes, and a reload keeps the servers on the last
   good config; a good change goes through the same path and is applied by the role's HTTP
   reload handler;
+- the alert policy series, served by a real node_exporter (Debian's prometheus-node-exporter,
+  textfile collector only, as the role runs it), carry a threshold change into the alerts at
+  the next scrape: the rules file does not change and Prometheus does not reload;
 - the alertmanager_silence module creates a silence, finds it again instead of duplicating
   it, honours check mode, and expires by ID and by matchers.
 
-Needs: apt-get install prometheus prometheus-alertmanager (skips without them).
+Needs: apt-get install prometheus prometheus-alertmanager prometheus-node-exporter (skips
+without them).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -37,12 +42,13 @@ from helpers import BIN, ROOT, ansible_env, run  # noqa: E402
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
-NEEDED = [PROMETHEUS, ALERTMANAGER, shutil.which("promtool"), shutil.which("amtool")]
+NODE_EXPORTER = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
+NEEDED = [PROMETHEUS, ALERTMANAGER, NODE_EXPORTER, shutil.which("promtool"), shutil.which("amtool")]
 
 pytestmark = pytest.mark.skipif(
     not all(p and os.path.exists(p) for p in NEEDED),
-    reason="needs prometheus, promtool, prometheus-alertmanager, amtool "
-    "(apt-get install prometheus prometheus-alertmanager)",
+    reason="needs prometheus, promtool, prometheus-alertmanager, amtool, prometheus-node-exporter "
+    "(apt-get install prometheus prometheus-alertmanager prometheus-node-exporter)",
 )
 
 MODEL = """
@@ -51,6 +57,8 @@ groups:
     provider: onprem
   "environment:production":
     alerting: {receiver: oncall, team: gpu-team}
+    alert_rules:
+      CheckRunnerStale: {for: 0s, thresholds: {max_age_seconds: MAX_AGE}}
   "environment:staging":
     alerting: {receiver: chat}
 targets:
@@ -157,7 +165,11 @@ class Lab:
         self.render_dir = base / "rendered"
         self.inventory = base / "lab.accelmon.yml"
         (base / "fleet").mkdir()
-        (base / "fleet" / "model.yml").write_text(MODEL)
+        self.set_max_age(3600)
+        self.policy_port = free_port()
+        self.checks_port = free_port()
+        self.checks_dir = base / "checks"
+        self.checks_dir.mkdir()
         self.inventory.write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet/\nstrict: true\n")
         # Exporter ports nothing listens on: the scrapes fail, on loopback only.
         self.extra = {
@@ -169,12 +181,27 @@ class Lab:
             "prometheus_scrape_interval": "5s",
             "prometheus_scrape_timeout": "4s",
             "prometheus_evaluation_interval": "5s",
+            "prometheus_policy_exporter_listen_address": f"127.0.0.1:{self.policy_port}",
+            "prometheus_policy_scrape_interval": "5s",
+            "prometheus_policy_scrape_timeout": "4s",
+            # a live series for CheckRunnerStale (written below), from a second textfile exporter
+            "prometheus_extra_scrape_configs": [
+                {
+                    "job_name": "checks",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.checks_port}"]}],
+                }
+            ],
             "alertmanager_receivers": [
                 {"name": "default", "webhook_configs": [{"url": "http://127.0.0.1:9/hook"}]},
                 {"name": "oncall", "webhook_configs": [{"url": "http://127.0.0.1:9/oncall"}]},
+                {"name": "chat", "webhook_configs": [{"url": "http://127.0.0.1:9/chat"}]},
             ],
         }
         self.procs = []
+
+    def set_max_age(self, seconds):
+        (self.base / "fleet" / "model.yml").write_text(MODEL.replace("MAX_AGE", str(seconds)))
 
     def extra_file(self, **more):
         data = dict(self.extra)
@@ -215,6 +242,28 @@ class Lab:
         )
 
     def start(self):
+        # the check runner ran 10 minutes ago on lab-gpu-01
+        (self.checks_dir / "checks.prom").write_text(
+            'accelmon_check_last_run_timestamp_seconds{instance="lab-gpu-01"} %d\n' % (time.time() - 600)
+        )
+        for port, directory in (
+            (self.policy_port, self.render_dir / "prometheus" / "policy"),
+            (self.checks_port, self.checks_dir),
+        ):
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        NODE_EXPORTER,
+                        "--collector.disable-defaults",
+                        "--collector.textfile",
+                        f"--collector.textfile.directory={directory}",
+                        "--web.disable-exporter-metrics",
+                        f"--web.listen-address=127.0.0.1:{port}",
+                    ],
+                    stdout=open(self.base / f"node_exporter-{port}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         self.procs.append(
             subprocess.Popen(
                 [
@@ -243,8 +292,8 @@ class Lab:
                 stderr=subprocess.STDOUT,
             )
         )
-        wait_ready(self.prom_url + "/-/ready", self.procs[0], "prometheus")
-        wait_ready(self.am_url + "/-/ready", self.procs[1], "alertmanager")
+        wait_ready(self.prom_url + "/-/ready", self.procs[2], "prometheus")
+        wait_ready(self.am_url + "/-/ready", self.procs[3], "alertmanager")
 
     def stop(self):
         for proc in self.procs:
@@ -260,6 +309,9 @@ class Lab:
 
     def am_config(self):
         return yaml.safe_load(http(self.am_url + "/api/v2/status")[1]["config"]["original"])
+
+    def query(self, expr):
+        return http(self.prom_url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))[1]["data"]["result"]
 
     def reload_ok(self):
         q = http(self.prom_url + "/api/v1/query?query=prometheus_config_last_reload_successful")[1]
@@ -277,7 +329,15 @@ def lab(tmp_path_factory):
 
 def test_prometheus_loads_the_rendered_config(lab):
     cfg = lab.prom_config()
-    assert {j["job_name"] for j in cfg["scrape_configs"]} == {"node", "allsmi", "dcgm", "prometheus", "alertmanager"}
+    assert {j["job_name"] for j in cfg["scrape_configs"]} == {
+        "node",
+        "allsmi",
+        "dcgm",
+        "prometheus",
+        "alertmanager",
+        "accelmon_policy",
+        "checks",
+    }
     groups = http(lab.prom_url + "/api/v1/rules")[1]["data"]["groups"]
     assert groups and all(g["file"].endswith("rules/accelmon.rules.yml") for g in groups)
     assert {r["name"] for g in groups for r in g["rules"]} >= {"NodeDown"}
@@ -315,11 +375,11 @@ def test_targets_carry_inventory_names_and_labels(lab):
 
 def test_alertmanager_loads_the_rendered_config(lab):
     cfg = lab.am_config()
-    assert {r["name"] for r in cfg["receivers"]} == {"default", "oncall"}
+    assert {r["name"] for r in cfg["receivers"]} == {"default", "oncall", "chat"}
     assert cfg["templates"] == [str(lab.render_dir / "alertmanager" / "templates" / "*.tmpl")]
-    # the policy receiver "oncall" of the production hosts got its route; "chat" is undefined: none
+    # each policy receiver (oncall of production, chat of staging) got its route
     routes = [(r["matchers"], r["receiver"]) for r in cfg["route"]["routes"]]
-    assert routes == [(['accelmon_receiver="oncall"'], "oncall")]
+    assert routes == [(['accelmon_receiver="chat"'], "chat"), (['accelmon_receiver="oncall"'], "oncall")]
     assert cfg["inhibit_rules"][0]["source_matchers"] == ['alertname="NodeDown"']
 
 
@@ -358,6 +418,47 @@ def test_bad_rule_file_is_refused(lab, tmp_path):
     assert proc.returncode != 0
     assert not (lab.render_dir / "prometheus" / "rules" / "extra.rules.yml").exists()
     assert lab.reload_ok()
+
+
+def _wait(what, fn, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def test_threshold_change_is_read_at_the_next_scrape_without_reload(lab):
+    """CheckRunnerStale on lab-gpu-01 (checks 600 s old): quiet at production's 3600 s, firing
+    once the model says 300 s and the play wrote the policy series: no rule change, no reload."""
+    threshold = 'accelmon_alert_threshold{instance="lab-gpu-01",alertname="CheckRunnerStale"}'
+    alerts = 'ALERTS{alertname="CheckRunnerStale",instance="lab-gpu-01"}'
+    _wait("the 3600 s threshold", lambda: [r for r in lab.query(threshold) if r["value"][1] == "3600"])
+    _wait("the check series", lambda: lab.query("accelmon_check_last_run_timestamp_seconds"))
+    time.sleep(11)  # two evaluations
+    assert lab.query(alerts) == []
+    rules_file = lab.render_dir / "prometheus" / "rules" / "accelmon.rules.yml"
+    rules_before = rules_file.read_bytes()
+    reloaded_at = http(lab.prom_url + "/api/v1/status/runtimeinfo")[1]["data"]["lastConfigTime"]
+    try:
+        lab.set_max_age(300)
+        proc = lab.write("prometheus")
+        assert "Reload prometheus" not in proc.stdout, proc.stdout[-3000:]
+        firing = _wait(
+            "CheckRunnerStale firing at the new threshold",
+            lambda: [r for r in lab.query(alerts) if r["metric"]["alertstate"] == "firing"],
+        )
+        labels = firing[0]["metric"]
+        assert labels["team"] == "gpu-team" and labels["accelmon_receiver"] == "oncall"
+        assert labels["severity"] == "warning"
+        assert rules_file.read_bytes() == rules_before
+        assert http(lab.prom_url + "/api/v1/status/runtimeinfo")[1]["data"]["lastConfigTime"] == reloaded_at
+    finally:
+        lab.set_max_age(3600)
+        lab.write("prometheus")
+    _wait("the alert resolved", lambda: lab.query(alerts) == [])
 
 
 def test_good_prometheus_change_is_applied_by_reload(lab):

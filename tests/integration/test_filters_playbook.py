@@ -67,6 +67,8 @@ def test_policy_diff_reports_moves_with_sources(tmp_path):
                 "new": 65,
                 "old_source": "environment:production",
                 "new_source": "environment:production",
+                # the same move in the terms of the policy series file (docs/alert-rules.md)
+                "series": 'accelmon_alert_threshold{alertname="HighCPUUsage",instance="a",param="cpu_percent"}',
             }
         }
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,13 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from helpers import BIN, ROOT, inventory_list, run  # noqa: E402
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils import policy_series as ps  # noqa: E402
+
 HYBRID = os.path.join(ROOT, "inventory", "examples", "hybrid", "hybrid.accelmon.yml")
 PLAYBOOK = os.path.join(ROOT, "playbooks", "render.yml")
 PROMTOOL = shutil.which("promtool")
+# The receivers the hybrid model names (alerting.receiver): each must be defined.
+MODEL_RECEIVERS = [{"name": "oncall-pager"}, {"name": "staging-chat"}]
 AMTOOL = shutil.which("amtool")
 
 pytestmark = pytest.mark.skipif(
@@ -75,6 +80,7 @@ def test_output_tree(rendered):
         "prometheus/file_sd/dcgm.json",
         "prometheus/file_sd/node.json",
         "prometheus/file_sd/prometheus.json",
+        "prometheus/policy/accelmon_policy.prom",
         "prometheus/prometheus.yml",
         "prometheus/rules/accelmon.rules.yml",
     ]
@@ -98,7 +104,10 @@ def test_promtool_and_amtool_accept_the_output(rendered):
 def test_jobs_and_relabeling(rendered):
     cfg = yaml.safe_load((rendered / "prometheus" / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
-    assert set(jobs) == {"node", "allsmi", "dcgm", "prometheus", "alertmanager"}
+    assert set(jobs) == {"node", "allsmi", "dcgm", "prometheus", "alertmanager", "accelmon_policy"}
+    policy = jobs.pop("accelmon_policy")
+    assert policy["honor_labels"] is True
+    assert policy["static_configs"] == [{"targets": ["127.0.0.1:9109"]}]
     for name, job in jobs.items():
         assert job["file_sd_configs"] == [{"files": [f"file_sd/{name}.json"]}]
         relabel = job["relabel_configs"][0]
@@ -159,6 +168,60 @@ def test_rules_cover_the_fleet(rendered):
     assert {"NodeDown", "HighCPUUsage"} <= names
 
 
+def test_policy_series_file(rendered, fleet):
+    path = rendered / "prometheus" / "policy" / "accelmon_policy.prom"
+    with path.open() as fh:
+        proc = subprocess.run([PROMTOOL, "check", "metrics"], stdin=fh, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = path.read_text().splitlines()
+
+    # one line per target, template and threshold: the production override and group values
+    def cpu(host):
+        return [
+            ln.rsplit(" ", 1)[1]
+            for ln in lines
+            if ln.startswith("accelmon_alert_threshold{")
+            and 'alertname="HighCPUUsage"' in ln
+            and 'instance="%s"' % host in ln
+            and 'param="cpu_percent"' in ln
+        ]
+
+    assert cpu("i-1234567890") == ["60"] and cpu("dc1-a01-gpu01") == ["70"]
+    routes = [ln for ln in lines if ln.startswith("accelmon_alert_route{") and 'alertname="NodeDown"' in ln]
+    staging = {h for h, hv in fleet.items() if hv["accelmon_effective_policy"]["alerting"]["receiver"] == "staging-chat"}
+    assert staging and not [ln for ln in routes if any('instance="%s"' % h in ln for h in staging)]
+
+
+def test_threshold_change_is_one_line_per_target(tmp_path):
+    """A GitOps review of a group threshold change: the rules do not change, the policy file
+    changes one line per target of the group."""
+    model = tmp_path / "hybrid"
+    shutil.copytree(os.path.dirname(HYBRID), model)
+    env_file = model / "fleet" / "groups-environment.yml"
+    data = yaml.safe_load(env_file.read_text())
+    before = tmp_path / "before"
+    after = tmp_path / "after"
+    inv = str(model / os.path.basename(HYBRID))
+
+    def render_model(dest):
+        run([os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", inv, "-e", f"render_dir={dest}",
+             "-e", "render_alertmanager=false"])
+
+    render_model(before)
+    prod = data["groups"]["environment:production"]
+    prod["alert_rules"]["HighCPUUsage"]["thresholds"]["cpu_percent"] = 72
+    env_file.write_text(yaml.safe_dump(data))
+    render_model(after)
+    rules = "prometheus/rules/accelmon.rules.yml"
+    assert (before / rules).read_text() == (after / rules).read_text()
+    policy = "prometheus/policy/accelmon_policy.prom"
+    old = set((before / policy).read_text().splitlines())
+    new = set((after / policy).read_text().splitlines())
+    assert old - new and len(old - new) == len(new - old)
+    assert all('alertname="HighCPUUsage"' in ln and ln.endswith(" 70") for ln in old - new)
+    assert all('alertname="HighCPUUsage"' in ln and ln.endswith(" 72") for ln in new - old)
+
+
 def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
     extra = tmp_path / "am.yml"
     extra.write_text(
@@ -169,6 +232,7 @@ def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
                     {"name": "oncall-pager", "pagerduty_configs": [{"routing_key": "not-a-real-key"}]},
                     {"name": "ml-mail", "email_configs": [{"to": "ml@example.com"}]},
                     {"name": "chat", "slack_configs": [{"channel": "#alerts"}]},
+                    {"name": "staging-chat", "slack_configs": [{"channel": "#staging"}]},
                     {"name": "genie", "opsgenie_configs": [{"api_key": "not-a-real-key"}]},
                 ],
                 "alertmanager_smtp": {"smarthost": "smtp.example.com:587", "from": "am@example.com"},
@@ -207,8 +271,7 @@ def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
     assert route("team=ml-training", "severity=warning", "alertname=X") == "ml-mail"
     # the policy's receiver (accelmon_receiver label from the rule compiler) routes
     assert route("accelmon_receiver=oncall-pager", "severity=warning") == "oncall-pager"
-    # a receiver not defined in alertmanager_receivers gets no route (staging-chat)
-    assert route("accelmon_receiver=staging-chat", "severity=warning") == "chat"
+    assert route("accelmon_receiver=staging-chat", "severity=warning") == "staging-chat"
     assert route("severity=critical") == "genie"
     assert route("alertname=ManyNodesDown", "severity=critical") == "oncall-pager,genie"
     assert route("severity=info") == "default"
@@ -222,13 +285,24 @@ def test_alertmanager_routes_policy_receivers_and_inhibits(tmp_path):
     assert data["global"]["smtp_smarthost"] == "smtp.example.com:587"
 
 
+def test_undefined_model_receiver_is_a_preflight_error(tmp_path):
+    extra = tmp_path / "am.yml"
+    extra.write_text(yaml.safe_dump({"alertmanager_receivers": [{"name": "default"}, {"name": "oncall-pager"}]}))
+    proc = render(tmp_path / "out", f"@{extra}", "render_prometheus=false", check=False)
+    assert proc.returncode != 0
+    assert "staging-chat (alerting.receiver of environment:staging)" in proc.stdout
+    assert "Add each as a receiver to alertmanager_receivers" in proc.stdout
+    assert not (tmp_path / "out" / "alertmanager" / "alertmanager.yml").exists()
+
+
 def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
     extra = tmp_path / "am.yml"
     extra.write_text(
         yaml.safe_dump(
             {
                 "alertmanager_receivers": [
-                    {"name": "default", "pagerduty_configs": [{"routing_key": "SECRET-ROUTING-KEY-123"}]}
+                    {"name": "default", "pagerduty_configs": [{"routing_key": "SECRET-ROUTING-KEY-123"}]},
+                    *MODEL_RECEIVERS,
                 ]
             }
         )
@@ -244,7 +318,8 @@ def test_msteams_needs_alertmanager_026(tmp_path):
         yaml.safe_dump(
             {
                 "alertmanager_receivers": [
-                    {"name": "default", "msteams_configs": [{"webhook_url": "https://example.webhook.office.com/x"}]}
+                    {"name": "default", "msteams_configs": [{"webhook_url": "https://example.webhook.office.com/x"}]},
+                    *MODEL_RECEIVERS,
                 ]
             }
         )
@@ -276,7 +351,7 @@ def test_sharding_and_ha(tmp_path):
         keep = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "keep"]
         assert hashmod == [
             {
-                "source_labels": ["__address__"],
+                "source_labels": ["instance"],
                 "modulus": 3,
                 "target_label": "__tmp_accelmon_shard",
                 "action": "hashmod",
@@ -285,6 +360,11 @@ def test_sharding_and_ha(tmp_path):
         assert keep[0]["regex"] == "2"
     for name in ("prometheus", "alertmanager"):
         assert not any(r.get("action") == "hashmod" for r in jobs[name]["relabel_configs"])
+    # the policy series of this shard's targets only, split by the same hash of the inventory name
+    policy = (out / "prometheus" / "policy" / "accelmon_policy.prom").read_text()
+    served = set(re.findall(r'instance="([^"]+)"', policy))
+    fleet = inventory_list(HYBRID)["_meta"]["hostvars"]
+    assert served == {h for h in fleet if ps.shard_of(h, 3) == 2}
 
 
 def test_preflight_refuses_a_bad_shard_index(tmp_path):

@@ -126,7 +126,9 @@ def write_and_test(tmp_path, plan, series, hosts, rules):
 def test_hybrid_rules_pass_promtool_check_and_threshold_tests(tmp_path):
     plan, series, hosts, rules = compile_fleet(HYBRID)
     # one rule per template and distinct `for`, whatever the hosts and thresholds
-    assert sum(len(g["rules"]) for g in rules["groups"]) == sum(len(tp.for_values) for tp in plan.values()) == 28
+    assert sum(len(tp.for_values) for tp in plan.values()) == 28
+    # plus the rule that fires while the policy series are missing
+    assert sum(len(g["rules"]) for g in rules["groups"]) == 29
     tests = write_and_test(tmp_path, plan, series, hosts, rules)
     names = [t["name"] for t in tests["tests"]]
     prod = [n for n in names if n.startswith("HighCPUUsage: reading 72 (just past threshold 70)")]
@@ -136,6 +138,7 @@ def test_hybrid_rules_pass_promtool_check_and_threshold_tests(tmp_path):
     assert any(n.startswith("HighCPUUsage: reading 99.5 (just past threshold 99)") for n in names)
     assert any(n.startswith("NodeDown:") and "rule disabled" in n for n in names), names
     assert any("AcceleratorOffline" in n and "up == 0" in n for n in names)
+    assert any(n.startswith("AlertPolicySeriesMissing") for n in names)
     for template in ("HighMemoryUsage", "DiskSpaceLow", "AcceleratorHighTemperature"):
         assert any(n.startswith(template) for n in names), template
     # routing labels are asserted: the production representative carries its team and receiver

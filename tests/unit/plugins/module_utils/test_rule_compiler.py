@@ -83,17 +83,36 @@ def test_rules_do_not_change_when_thresholds_or_hosts_change(hybrid):
 
 def test_rule_joins_threshold_and_route_series(hybrid):
     model, hosts = hybrid
-    rule = rules_of(rc.compile_rules(model.catalog, hosts), "HighCPUUsage")[0]
-    assert rule["expr"].startswith("(100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])))")
-    assert ' > on(instance) group_left accelmon_alert_threshold{alertname="HighCPUUsage",param="cpu_percent"})' in (
-        rule["expr"]
+    compiled = rc.compile_rules(model.catalog, hosts)
+    rule = rules_of(compiled, "HighCPUUsage")[0]
+    # one join: the threshold series filters by the target's own value and carries the labels
+    assert rule["expr"] == (
+        '100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m]))) > on(instance) '
+        "group_left(accelmon_receiver, severity, team) "
+        'accelmon_alert_threshold{accelmon_for="10m",alertname="HighCPUUsage",param="cpu_percent"}'
     )
-    assert rule["expr"].endswith(
-        '* on(instance) group_left(accelmon_receiver, severity, team) '
-        'accelmon_alert_route{accelmon_for="10m",alertname="HighCPUUsage"}'
+    assert "labels" not in rule  # severity and routing come from the policy series
+    assert "query" not in rule["annotations"]["summary"]  # no query per alert and evaluation
+    # a template without thresholds joins the route series
+    node_down = rules_of(compiled, "NodeDown")[0]
+    assert node_down["expr"] == (
+        '((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0) * on(instance) '
+        'group_left(accelmon_receiver, severity, team) accelmon_alert_route{accelmon_for="0s",alertname="NodeDown"}'
     )
-    assert "labels" not in rule  # severity and routing come from the route series
-    assert "query" in rule["annotations"]["summary"]
+
+
+def test_other_template_forms_join_each_threshold_then_the_route():
+    spec = {"expr": "a > ${x} or b < ${y}", "parameters": {"x": {}, "y": {}}}
+    expr = rc.rule_expr("T", spec, "1m", {"severity"})
+    assert expr == (
+        '(a > on(instance) group_left accelmon_alert_threshold{accelmon_for="1m",alertname="T",param="x"} '
+        'or b < on(instance) group_left accelmon_alert_threshold{accelmon_for="1m",alertname="T",param="y"}) '
+        '* on(instance) group_left(severity) accelmon_alert_route{accelmon_for="1m",alertname="T"}'
+    )
+    assert rc.final_comparison("sum by (instance) (a or b) > ${x}", {"x": {}}) == "x"
+    assert rc.final_comparison("a or b > ${x}", {"x": {}}) is None
+    assert rc.final_comparison('a{l="or"} > bool ${x}', {"x": {}}) == "x"
+    assert rc.final_comparison("a - ${x}", {"x": {}}) is None
 
 
 def test_threshold_series_follow_the_effective_policy(hybrid):
@@ -106,8 +125,8 @@ def test_threshold_series_follow_the_effective_policy(hybrid):
     for host, entry in hosts.items():
         for name, rule in entry["alert_rules"].items():
             for param, value in rule["thresholds"].items():
-                got = [s for s in series if s[0] == ps.THRESHOLD_METRIC and s[1] == {
-                    "instance": host, "alertname": name, "param": param}]
+                got = [s for s in series if s[0] == ps.THRESHOLD_METRIC and (
+                    s[1]["instance"], s[1]["alertname"], s[1]["param"]) == (host, name, param)]
                 assert [s[2] for s in got] == ([value] if rule["enabled"] else []), (host, name, param)
 
 
@@ -156,10 +175,13 @@ def test_exposition_is_one_line_per_target_and_parameter(hybrid):
     model, hosts = hybrid
     _plan, series = rc.plan_rules(model.catalog, hosts)
     text = ps.exposition(series)
-    line = 'accelmon_alert_threshold{alertname="HighCPUUsage",instance="i-1234567890",param="cpu_percent"} 60'
-    assert text.count(line + "\n") == 1
+    mine = [ln for ln in text.splitlines() if ln.startswith("accelmon_alert_threshold{")
+            and 'alertname="HighCPUUsage"' in ln and 'instance="i-1234567890"' in ln]
+    assert len(mine) == 1 and mine[0].endswith(" 60") and 'param="cpu_percent"' in mine[0]
+    assert 'accelmon_receiver="oncall-pager"' in mine[0] and "group=" not in mine[0]
     assert text.count("# TYPE accelmon_alert_threshold gauge") == 1
-    assert len([t for t in text.splitlines() if not t.startswith("#")]) == len(series)
+    assert len([t for t in text.splitlines() if not t.startswith("#")]) == len(series) + 1
+    assert "\naccelmon_alert_policy_targets %d\n" % len(hosts) in text
 
 
 def test_reserved_labels_are_refused(hybrid):
@@ -191,7 +213,7 @@ def test_aggregating_template_counts_per_parameter_set(hybrid):
         '100 * count by (%s) (((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0) '
         "* on(instance) group_left(%s) " % (by, by)
     )
-    assert "> on(%s) max by (%s) (accelmon_alert_threshold" % (by, by) in rule["expr"]
+    assert "> on(%s) max by (%s) (accelmon_alert_threshold{" % (by, by) in rule["expr"]
     route = series_of(series, ps.ROUTE_METRIC, "ManyNodesDown")["gce-a3-0"][1]
     assert route["accelmon_param_percent"] == "10"
 
@@ -275,11 +297,10 @@ def test_custom_model_template_behaves_like_a_builtin():
     plan, series = rc.plan_rules(model.catalog, hosts_of(model))
     power = rules_of(rc.render_plan(model.catalog, plan), "GpuPowerHigh")
     assert [r["expr"] for r in power] == [
-        "(all_smi_gpu_power_consumption_watts > on(instance) group_left "
-        'accelmon_alert_threshold{alertname="GpuPowerHigh",param="watts"}) * on(instance) '
-        'group_left(accelmon_receiver, severity) accelmon_alert_route{accelmon_for="5m",alertname="GpuPowerHigh"}'
+        "all_smi_gpu_power_consumption_watts > on(instance) group_left(accelmon_receiver, severity) "
+        'accelmon_alert_threshold{accelmon_for="5m",alertname="GpuPowerHigh",param="watts"}'
     ]
-    assert "query" in power[0]["annotations"]["summary"]
+    assert power[0]["annotations"]["summary"] == "GPU power above the threshold W on {{ $labels.instance }}"
     watts = {h: s[2] for h, s in series_of(series, ps.THRESHOLD_METRIC, "GpuPowerHigh").items()}
     assert watts == {"i-1234567890": 650, "i-staging.1": 700}
     assert set(series_of(series, ps.ROUTE_METRIC, "NodeDown")) == {"i-1234567890"}
@@ -321,6 +342,14 @@ def test_values_and_durations():
     assert rc.duration_seconds("0s") == 0
     with pytest.raises(rc.RuleCompileError):
         rc.duration_seconds("5 minutes")
+
+
+def test_policy_health_rule(hybrid):
+    model, hosts = hybrid
+    compiled = rc.compile_rules(model.catalog, hosts)
+    assert rules_of(compiled, "AlertPolicy") == [rc.POLICY_HEALTH_RULE]
+    assert rc.POLICY_HEALTH_RULE["expr"] == "absent(accelmon_alert_policy_targets)"
+    assert rc.compile_rules(model.catalog, {}) == {"groups": []}
 
 
 def test_interval_and_prefix(hybrid):
