@@ -54,6 +54,10 @@ _FS_FILTER = (
 )
 _NOT_READONLY = " unless on (instance, device, mountpoint) node_filesystem_readonly == 1"
 
+# The labels the prometheus role puts on every target (file_sd.json.j2): aggregations keep
+# them so that alerts still carry the group, environment and team they are routed by.
+_TARGET = "instance, job, group, provider, environment, team"
+
 # XIDs (dcgm-exporter DCGM_EXP_XID_ERRORS_COUNT{xid}) by class, shared/reference/exporters.md:
 # hardware/driver faults worth a page, and the usual application faults.
 XID_HARDWARE = ("48", "63", "64", "74", "79", "92", "94", "95", "119", "120")
@@ -232,11 +236,11 @@ BUILTIN_RULE_TEMPLATES = {
     "AcceleratorOffline": _rule(
         {"expected_devices": _p("number", 0, "devices the host should have (0: unknown, "
                                              "compare with the last hour only)")},
-        "((group by (instance, gpu_uuid, gpu) (max_over_time(all_smi_gpu_info[1h]))"
+        "((group by (" + _TARGET + ", gpu_uuid, gpu) (max_over_time(all_smi_gpu_info[1h]))"
         " unless on (instance, gpu_uuid) (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
-        " or ((count by (instance) (group by (instance, gpu_uuid)"
+        " or ((count by (" + _TARGET + ") (group by (" + _TARGET + ", gpu_uuid)"
         " (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
-        ' or 0 * group by (instance) (up{job="allsmi"})) < ${expected_devices}))'
+        " or 0 * group by (" + _TARGET + ') (up{job="allsmi"})) < ${expected_devices}))'
         ' and on (instance) ((min_over_time(up{job="allsmi"}[30s]) or up{job="allsmi"}) == 1)',
         "critical",
         "0s",
@@ -389,8 +393,8 @@ BUILTIN_RULE_TEMPLATES = {
     ),
     "NvlinkLinksLost": _rule(
         {},
-        "count by (instance, gpu_uuid) (all_smi_nvlink_remote_device_type offset 10m)"
-        " > on (instance, gpu_uuid) (count by (instance, gpu_uuid) (all_smi_nvlink_remote_device_type)"
+        "count by (" + _TARGET + ", gpu_uuid) (all_smi_nvlink_remote_device_type offset 10m)"
+        " > on (instance, gpu_uuid) group_left () (count by (instance, gpu_uuid) (all_smi_nvlink_remote_device_type)"
         " or 0 * count by (instance, gpu_uuid) (all_smi_gpu_info))",
         "warning",
         "0s",

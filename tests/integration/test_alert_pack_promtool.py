@@ -180,12 +180,12 @@ def test_offline_keeps_firing_for_hours_with_the_expected_count(tmp_path):
         series("all_smi_gpu_info", other, "1x200"),
         series("up", {"instance": "gpu-1", "job": "allsmi"}, "1x200"),
     ]
-    lost = {"instance": "gpu-1", "gpu_uuid": info["gpu_uuid"], "gpu": "NVIDIA H200"}
+    lost = {"instance": "gpu-1", "job": "allsmi", "gpu_uuid": info["gpu_uuid"], "gpu": "NVIDIA H200"}
     checks = [
         ("5m", "AcceleratorOffline", []),
-        ("15m", "AcceleratorOffline", [lost, {"instance": "gpu-1"}]),
-        ("2h", "AcceleratorOffline", [{"instance": "gpu-1"}]),
-        ("3h", "AcceleratorOffline", [{"instance": "gpu-1"}]),
+        ("15m", "AcceleratorOffline", [lost, {"instance": "gpu-1", "job": "allsmi"}]),
+        ("2h", "AcceleratorOffline", [{"instance": "gpu-1", "job": "allsmi"}]),
+        ("3h", "AcceleratorOffline", [{"instance": "gpu-1", "job": "allsmi"}]),
     ]
     new_passes_old_fails(tmp_path, "AcceleratorOffline", ["AcceleratorOffline"], ["gpu-1"], inputs, checks,
                          interval="1m", evaluation_interval="1m",
@@ -201,7 +201,7 @@ def test_offline_quiet_while_the_exporter_is_down_and_fires_on_a_real_loss(tmp_p
         series("all_smi_gpu_info", dict(info, instance="gpu-2"), "1x20 stale"),
         series("up", {"instance": "gpu-2", "job": "allsmi"}, "1x60"),
     ]
-    lost = {"instance": "gpu-2", "gpu_uuid": info["gpu_uuid"], "gpu": "NVIDIA H200"}
+    lost = {"instance": "gpu-2", "job": "allsmi", "gpu_uuid": info["gpu_uuid"], "gpu": "NVIDIA H200"}
     ok, out = run_case(tmp_path, ["AcceleratorOffline"], ["gpu-1", "gpu-2"], inputs,
                        [("5m15s", "AcceleratorOffline", []), ("6m", "AcceleratorOffline", [lost])])
     assert ok, out
@@ -220,10 +220,10 @@ def test_offline_names_only_the_lost_device_when_indexes_shift(tmp_path):
         series("all_smi_gpu_info", dict(b, gpu_index="0"), "_x20 1x40"),
         series("up", {"instance": "gpu-1", "job": "allsmi"}, "1x61"),
     ]
-    lost = {"instance": "gpu-1", "gpu_uuid": a["gpu_uuid"], "gpu": "NVIDIA H200"}
+    lost = {"instance": "gpu-1", "job": "allsmi", "gpu_uuid": a["gpu_uuid"], "gpu": "NVIDIA H200"}
     ok, out = run_case(tmp_path, ["AcceleratorOffline"], ["gpu-1"], inputs, [
         ("5m15s", "AcceleratorOffline", []),
-        ("6m", "AcceleratorOffline", [lost, {"instance": "gpu-1"}]),
+        ("6m", "AcceleratorOffline", [lost, {"instance": "gpu-1", "job": "allsmi"}]),
     ], thresholds={("AcceleratorOffline", "expected_devices"): 2})
     assert ok, out
 
@@ -453,7 +453,7 @@ def test_nvlink_links_lost_and_silent_through_restart(tmp_path):
         values = "1x20 stale 1x60" if link < 3 else "1x20 stale 1x9 stale"  # link 3 lost at 7m45s
         inputs.append(series("all_smi_nvlink_remote_device_type",
                              dict(lab, link_index=str(link), remote_type="switch"), values))
-    lost = {"instance": "gpu-1", "gpu_uuid": GPU["gpu_uuid"]}
+    lost = {"instance": "gpu-1", "job": "allsmi", "gpu_uuid": GPU["gpu_uuid"]}
     ok, out = run_case(tmp_path, ["NvlinkLinksLost"], ["gpu-1"], inputs, [
         ("5m15s", "NvlinkLinksLost", []),  # the restart's empty scrape
         ("7m", "NvlinkLinksLost", []),
