@@ -38,15 +38,43 @@ STRATEGIES = ("merge", "override")
 PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TEMPLATE_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
-_FS_FILTER = 'fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs"'
-
-
-# The keys of a template in catalog form (what _rule() returns and the compiler reads).
+# The keys of a template in catalog form (what _rule() returns and the compiler reads);
+# built-ins also carry `why` (docs/policy-catalog.md) and `enabled` when off by default.
 TEMPLATE_CATALOG_KEYS = ("parameters", "expr", "severity", "for", "summary", "description", "metrics_source")
 
+# Filesystems the per-node disk rules skip: virtual ones, and network/parallel filesystems,
+# which node_exporter 1.5.0 reports once per CLIENT node (one full Lustre would page once per
+# client). Those belong to the storage system's monitoring and the check runner's mount /
+# parallel_fs checks.
+_FS_FILTER = (
+    'fstype!~"tmpfs|overlay|squashfs|nsfs|ramfs|nfs|nfs4|lustre|gpfs|beegfs|wekafs|cifs|smb3'
+    '|ceph|glusterfs|fuse.*"'
+)
+_NOT_READONLY = " unless on (instance, device, mountpoint) node_filesystem_readonly == 1"
 
-def _rule(params, expr, severity, for_, summary, description, source):
-    return {
+# The labels the prometheus role puts on every target (file_sd.json.j2): aggregations keep
+# them so that alerts still carry the group, environment and team they are routed by.
+_TARGET = "instance, job, group, provider, environment, team"
+
+# XIDs (dcgm-exporter DCGM_EXP_XID_ERRORS_COUNT{xid}) by class, shared/reference/exporters.md:
+# hardware/driver faults worth a page, and the usual application faults.
+XID_HARDWARE = ("48", "63", "64", "74", "79", "92", "94", "95", "119", "120")
+XID_APPLICATION = ("13", "31", "43", "45")
+
+# "Down for two scrapes": the samples of the last 30 s (the last two at the default 15 s
+# scrape interval) are all 0. One failed or slow scrape never fires it. Every 30 s window of
+# the catalog falls back to the latest sample (`or <series>`) when it holds none (scrape
+# intervals above 30 s): the rule then acts on one scrape, as it did before, and never
+# flaps or fires on an empty window.
+_UP_WINDOW = "30s"
+
+
+def _down(job_matcher):
+    return "(max_over_time(up{%s}[%s]) or up{%s}) == 0" % (job_matcher, _UP_WINDOW, job_matcher)
+
+
+def _rule(params, expr, severity, for_, summary, description, source, why="", enabled=True):
+    spec = {
         "parameters": params,
         "expr": expr,
         "severity": severity,
@@ -54,7 +82,11 @@ def _rule(params, expr, severity, for_, summary, description, source):
         "summary": summary,
         "description": description,
         "metrics_source": source,
+        "why": why,
     }
+    if not enabled:
+        spec["enabled"] = False
+    return spec
 
 
 def _p(type_name, default, description):
@@ -70,6 +102,8 @@ BUILTIN_RULE_TEMPLATES = {
         "CPU usage on {{ $labels.instance }} is above its threshold",
         'CPU busy {{ $value | printf "%.1f" }}% for longer than the rule\'s for.',
         "node_exporter",
+        "A 5-minute rate held for 10 minutes: data loaders starving the GPUs show here; short "
+        "bursts (compiles, checkpoints) do not.",
     ),
     "HighMemoryUsage": _rule(
         {"memory_percent": _p("percent", 90, "used memory percentage")},
@@ -79,44 +113,94 @@ BUILTIN_RULE_TEMPLATES = {
         "Memory usage on {{ $labels.instance }} is above its threshold",
         'Memory used {{ $value | printf "%.1f" }}%.',
         "node_exporter",
+        "MemAvailable (not MemFree) so page cache does not count as used; 10 minutes so a "
+        "checkpoint load does not fire it.",
     ),
     "DiskSpaceLow": _rule(
         {"free_percent": _p("percent", 10, "free space percentage below which the rule fires")},
         "100 * node_filesystem_avail_bytes{" + _FS_FILTER + "}"
-        " / node_filesystem_size_bytes{" + _FS_FILTER + "} < ${free_percent}",
+        " / node_filesystem_size_bytes{" + _FS_FILTER + "} < ${free_percent}" + _NOT_READONLY,
         "warning",
         "15m",
         "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is below its free-space threshold",
         'Free space {{ $value | printf "%.1f" }}%.',
         "node_exporter",
+        "Local filesystems only: network and parallel filesystems (nfs, lustre, gpfs, beegfs, "
+        "wekafs, cifs, ceph, fuse.*) appear once per client node and would page hundreds of "
+        "times for one full filesystem; read-only filesystems (squashfs images, ro mounts) are "
+        "full by design.",
+    ),
+    "DiskInodesLow": _rule(
+        {"free_percent": _p("percent", 5, "free inode percentage below which the rule fires")},
+        "100 * node_filesystem_files_free{" + _FS_FILTER + "}"
+        " / node_filesystem_files{" + _FS_FILTER + "} < ${free_percent}" + _NOT_READONLY,
+        "warning",
+        "15m",
+        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is below its free-inode threshold",
+        'Free inodes {{ $value | printf "%.1f" }}%.',
+        "node_exporter",
+        "Dataset shards and small checkpoint files exhaust inodes before bytes; same filesystem "
+        "filter as DiskSpaceLow.",
     ),
     "NodeDown": _rule(
         {},
-        'up{job="node"} == 0',
+        _down('job="node"'),
         "critical",
-        "15s",
+        "0s",
         "Node {{ $labels.instance }} is down",
-        "Prometheus cannot scrape node_exporter on {{ $labels.instance }}.",
+        "Prometheus cannot scrape node_exporter on {{ $labels.instance }} (two scrapes in a row).",
         "prometheus",
+        "Fires when the scrapes of the last 30 s all failed (two at the 15 s default), so one "
+        "slow or failed scrape never pages; fault to webhook stays under 60 s (scrape 15 + 15, "
+        "evaluation 15, group_wait 10).",
     ),
     "ManyNodesDown": _rule(
         {"percent": _p("percent", 10, "percentage of nodes down in the group")},
-        '100 * count by (${by}) ((up{job="node"} == 0) ${route})'
+        "100 * count by (${by}) ((" + _down('job="node"') + ") ${route})"
         ' / count by (${by}) (up{job="node"} ${route}) > ${percent}',
         "critical",
-        "15s",
+        "0s",
         "More than ${percent}% of the nodes are down",
         '{{ $value | printf "%.0f" }}% of the nodes sharing this alert policy are unreachable.',
         "prometheus",
+        "The same two-scrape test as NodeDown, counted per parameter set: a rack or switch "
+        "failure is one page instead of one per node.",
+    ),
+    "AcceleratorExporterDown": _rule(
+        {},
+        _down('job=~"allsmi|dcgm"'),
+        "critical",
+        "0s",
+        "Accelerator exporter {{ $labels.job }} on {{ $labels.instance }} is down",
+        "Prometheus cannot scrape {{ $labels.job }} on {{ $labels.instance }} (two scrapes in a "
+        "row): every accelerator alert of this host is blind.",
+        "prometheus",
+        "Without it a dead all-smi or dcgm-exporter silences every accelerator rule of the host. "
+        "Same two-scrape test as NodeDown; NodeDown inhibits it when the whole node is gone.",
     ),
     "AcceleratorHighTemperature": _rule(
         {"celsius": _p("number", 85, "device temperature in degrees Celsius")},
-        "all_smi_gpu_temperature_celsius > ${celsius}",
+        "(min_over_time(all_smi_gpu_temperature_celsius[30s]) or all_smi_gpu_temperature_celsius) > ${celsius}",
         "critical",
-        "15s",
+        "0s",
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is above its temperature threshold",
-        "{{ $labels.gpu }} reports {{ $value }} C.",
+        "{{ $labels.gpu }} has been above its threshold for 30 s (lowest reading {{ $value }} C).",
         "all-smi",
+        "Every reading of the last 30 s above 85 C (production rule sets page at 85 C for about a "
+        "minute; 30 s keeps fault to webhook under 60 s). A failed reading is exported as 0 by "
+        "all-smi v0.25.0 and so never fires it.",
+    ),
+    "AcceleratorNearSlowdownTemperature": _rule(
+        {"margin_celsius": _p("number", 5, "degrees below the device's own slowdown threshold")},
+        "all_smi_gpu_temperature_celsius > on (instance, gpu_uuid) group_left ()"
+        " (all_smi_gpu_temperature_threshold_slowdown_celsius - ${margin_celsius})",
+        "warning",
+        "5m",
+        "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} is near its slowdown temperature",
+        "{{ $labels.gpu }} at {{ $value }} C: the driver throttles clocks at its slowdown threshold.",
+        "all-smi",
+        "Relative to the device's own slowdown threshold (all_smi_gpu_temperature_threshold_"
+        "slowdown_celsius, NVIDIA only), which differs per model; warns before clocks drop.",
     ),
     "AcceleratorHighUtilization": _rule(
         {"utilization_percent": _p("percent", 98, "device utilization percentage")},
@@ -126,6 +210,9 @@ BUILTIN_RULE_TEMPLATES = {
         "Accelerator {{ $labels.gpu_index }} on {{ $labels.instance }} saturated",
         "Utilization {{ $value }}% for longer than the rule's for.",
         "all-smi",
+        "OFF by default: a healthy training job keeps its GPUs near 100% for days, so the rule "
+        "only fires on success. Enable it for inference fleets that should have headroom.",
+        enabled=False,
     ),
     "AcceleratorMemoryHigh": _rule(
         {"memory_percent": _p("percent", 95, "device memory used percentage")},
@@ -135,28 +222,72 @@ BUILTIN_RULE_TEMPLATES = {
         "Accelerator {{ $labels.gpu_index }} memory on {{ $labels.instance }} is above its threshold",
         'Device memory used {{ $value | printf "%.1f" }}%.',
         "all-smi",
+        "OFF by default: JAX, TensorFlow and PyTorch's caching allocator reserve most device "
+        "memory up front, so it reads 90-100% while all is well. Enable it where jobs do not "
+        "preallocate.",
+        enabled=False,
     ),
-    # all-smi omits missing readings: a device that falls off the bus simply stops
-    # exporting. Offline = seen within the last hour, absent now, host still scraped.
+    # A device that falls off the bus disappears from all-smi (its handle fails; its series
+    # vanish). all-smi v0.25.0 answers /metrics with an EMPTY body before its first collection,
+    # so every device series is missing for a scrape at each start: the windows below need the
+    # device missing from two scrapes while the exporter was up for both.
     "AcceleratorOffline": _rule(
-        {},
-        "(max_over_time(all_smi_gpu_info[1h])"
-        " unless on (instance, gpu_uuid) all_smi_gpu_info)"
-        ' and on (instance) (up{job="allsmi"} == 1)',
+        {"expected_devices": _p("number", 0, "devices the host should have (0: unknown, "
+                                             "compare with the last hour only)")},
+        "((group by (" + _TARGET + ", gpu_uuid, gpu) (max_over_time(all_smi_gpu_info[1h]))"
+        " unless on (instance, gpu_uuid) (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
+        " or ((count by (" + _TARGET + ") (group by (" + _TARGET + ", gpu_uuid)"
+        " (max_over_time(all_smi_gpu_info[30s]) or all_smi_gpu_info))"
+        " or 0 * group by (" + _TARGET + ') (up{job="allsmi"})) < ${expected_devices}))'
+        ' and on (instance) ((min_over_time(up{job="allsmi"}[30s]) or up{job="allsmi"}) == 1)',
         "critical",
         "0s",
-        "Accelerator {{ $labels.gpu_index }} ({{ $labels.gpu_uuid }}) vanished from {{ $labels.instance }}",
-        "The device exported metrics within the last hour and no longer does while the host is up.",
+        "Accelerator missing on {{ $labels.instance }}{{ with $labels.gpu_uuid }} ({{ . }}){{ end }}",
+        "A device seen within the last hour no longer reports, or fewer devices report than the "
+        "host has (expected_devices), while all-smi is up.",
         "all-smi",
+        "Silent through all-smi restarts (the empty first scrape, the exporter down: the device "
+        "must be missing from every scrape of the last 30 s while the exporter answered them). "
+        "Per device it names the lost gpu_uuid for an hour; with expected_devices set (per "
+        "group or target, the inventory's accelerator count) it keeps firing for as long as "
+        "fewer devices report.",
     ),
     "NvidiaXidError": _rule(
         {},
-        "DCGM_FI_DEV_XID_ERRORS > 0",
+        'DCGM_EXP_XID_ERRORS_COUNT{xid=~"' + "|".join(XID_HARDWARE) + '"} > 0',
         "critical",
         "0s",
-        "NVIDIA XID {{ $value }} on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
-        "dcgm-exporter reports the last XID error value.",
+        "NVIDIA XID {{ $labels.xid }} on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
+        "{{ $value }} XID {{ $labels.xid }} event(s) within dcgm-exporter's XID window "
+        "({{ $labels.window_size_in_ms }} ms): a hardware or driver fault.",
         "dcgm-exporter",
+        "Hardware/driver XIDs (48, 63, 64, 74, 79, 92, 94, 95, 119, 120) from the exporter's "
+        "windowed count DCGM_EXP_XID_ERRORS_COUNT (enabled in our counters file), not the sticky "
+        "last-XID gauge: a repeat is seen, and the alert resolves once no new XID arrived for "
+        "the window (5 min by default).",
+    ),
+    "NvidiaXidApplication": _rule(
+        {},
+        'DCGM_EXP_XID_ERRORS_COUNT{xid=~"' + "|".join(XID_APPLICATION) + '"} > 0',
+        "info",
+        "0s",
+        "NVIDIA XID {{ $labels.xid }} (application fault) on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
+        "{{ $value }} XID {{ $labels.xid }} event(s) in the window: usually a fault of the job "
+        "(illegal address, memory page fault), not of the GPU.",
+        "dcgm-exporter",
+        "XIDs 13, 31, 43, 45 are almost always the application's own faults: info, for job owners "
+        "and correlation, never a page.",
+    ),
+    "NvidiaXidOther": _rule(
+        {},
+        'DCGM_EXP_XID_ERRORS_COUNT{xid!="",xid!~"'
+        + "|".join(XID_HARDWARE + XID_APPLICATION) + '"} > 0',
+        "warning",
+        "0s",
+        "NVIDIA XID {{ $labels.xid }} on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
+        "{{ $value }} XID {{ $labels.xid }} event(s) in the window ({{ $labels.err_msg }}).",
+        "dcgm-exporter",
+        "Every XID not classified above: worth a look, not a page.",
     ),
     "NvidiaEccDoubleBitError": _rule(
         {},
@@ -166,6 +297,84 @@ BUILTIN_RULE_TEMPLATES = {
         "Uncorrectable ECC error on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
         "Volatile double-bit ECC errors increased.",
         "dcgm-exporter",
+        "Any increase of the volatile DBE counter: uncorrectable memory errors corrupt results. "
+        "A counter increase is an event, not a noisy reading, so no `for`.",
+    ),
+    "NvidiaRowRemapPending": _rule(
+        {},
+        "DCGM_FI_DEV_ROW_REMAP_PENDING > 0",
+        "warning",
+        "1m",
+        "GPU {{ $labels.gpu }} of {{ $labels.instance }} needs a reset (row remapping pending)",
+        "A memory row remap is pending: drain the GPU and reset it to apply it.",
+        "dcgm-exporter",
+        "Pending remaps take effect only after a GPU reset; until then the bad row stays in use.",
+    ),
+    "NvidiaRowRemapFailure": _rule(
+        {},
+        "DCGM_FI_DEV_ROW_REMAP_FAILURE > 0",
+        "critical",
+        "0s",
+        "GPU {{ $labels.gpu }} of {{ $labels.instance }} failed row remapping: replace it",
+        "Row remapping failed: the GPU has run out of spare rows (RMA).",
+        "dcgm-exporter",
+        "A failed remap means the GPU cannot repair its memory any more: take it out of service.",
+    ),
+    "NvidiaUncorrectableRemappedRows": _rule(
+        {},
+        "increase(DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS[1h]) > 0",
+        "warning",
+        "0s",
+        "GPU {{ $labels.gpu }} of {{ $labels.instance }} remapped rows after uncorrectable errors",
+        "{{ $value }} row(s) remapped for uncorrectable errors within the last hour.",
+        "dcgm-exporter",
+        "Each uncorrectable-error remap consumes a spare row; a run of them precedes a remap "
+        "failure.",
+    ),
+    "NvidiaPcieReplays": _rule(
+        {"replays_per_minute": _p("number", 10, "PCIe replays per minute")},
+        "60 * rate(DCGM_FI_DEV_PCIE_REPLAY_COUNTER[5m]) > ${replays_per_minute}",
+        "warning",
+        "10m",
+        "PCIe replays on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
+        '{{ $value | printf "%.1f" }} PCIe replays per minute: a marginal link or riser.',
+        "dcgm-exporter",
+        "A healthy link replays rarely; a steady rate points at a riser, cable or slot.",
+    ),
+    "NvidiaPcieLinkDowntrained": _rule(
+        {"min_width": _p("number", 16, "lowest acceptable PCIe link width (lanes)")},
+        "DCGM_FI_DEV_PCIE_LINK_WIDTH < ${min_width}",
+        "warning",
+        "10m",
+        "PCIe link of GPU {{ $labels.gpu }} on {{ $labels.instance }} trained down to x{{ $value }}",
+        "The link runs with fewer lanes than expected, cutting host-device bandwidth.",
+        "dcgm-exporter",
+        "Width, not generation: GPUs lower the PCIe generation at idle to save power, the width "
+        "stays. Datacenter GPUs are x16; set min_width per group for others.",
+    ),
+    "NvidiaThermalThrottling": _rule(
+        {"percent": _p("percent", 5, "percentage of time throttled for temperature")},
+        "100 * rate(DCGM_FI_DEV_THERMAL_VIOLATION[5m]) / 1e9 > ${percent}",
+        "warning",
+        "15m",
+        "GPU {{ $labels.gpu }} of {{ $labels.instance }} throttles for temperature",
+        'Clocks reduced for temperature {{ $value | printf "%.0f" }}% of the time.',
+        "dcgm-exporter",
+        "The violation counters count nanoseconds (our counters file says so; upstream's says "
+        "us): rate / 1e9 is the throttled fraction. Sustained thermal throttling means cooling "
+        "trouble.",
+    ),
+    "NvidiaPowerThrottling": _rule(
+        {"percent": _p("percent", 50, "percentage of time throttled for power")},
+        "100 * rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) / 1e9 > ${percent}",
+        "info",
+        "30m",
+        "GPU {{ $labels.gpu }} of {{ $labels.instance }} is power-capped",
+        'Clocks reduced for power {{ $value | printf "%.0f" }}% of the time.',
+        "dcgm-exporter",
+        "OFF by default: a GPU at full load runs at its power cap by design; enable it where "
+        "power limits are set below the default.",
+        enabled=False,
     ),
     "NvlinkErrors": _rule(
         {},
@@ -177,6 +386,35 @@ BUILTIN_RULE_TEMPLATES = {
         "NVLink errors on GPU {{ $labels.gpu }} of {{ $labels.instance }}",
         "NVLink CRC, replay or recovery error counters increased.",
         "dcgm-exporter",
+        "Counter increases (events). These legacy fields are reported to read 0 on Hopper, so "
+        "NvlinkLinksLost (from all-smi) is the signal that works there.",
+    ),
+    "NvlinkLinksLost": _rule(
+        {},
+        "count by (" + _TARGET + ", gpu_uuid) (all_smi_nvlink_remote_device_type offset 10m)"
+        " > on (instance, gpu_uuid) group_left () (count by (instance, gpu_uuid) (all_smi_nvlink_remote_device_type)"
+        " or 0 * count by (instance, gpu_uuid) (all_smi_gpu_info))",
+        "warning",
+        "0s",
+        "GPU {{ $labels.gpu_uuid }} on {{ $labels.instance }} lost NVLink links",
+        "It had {{ $value }} active NVLink links 10 minutes ago and has fewer now.",
+        "all-smi",
+        "all-smi lists every active NVLink link (re-read at each collection); fewer links than "
+        "10 minutes ago means a link went down. Silent through restarts (no device series, no "
+        "comparison); fires for 10 minutes after the loss.",
+    ),
+    "RebellionsNpuUnhealthy": _rule(
+        {},
+        'all_smi_gpu_info{status!="",status!="normal"}',
+        "warning",
+        "2m",
+        "Rebellions NPU {{ $labels.gpu_index }} on {{ $labels.instance }} reports status {{ $labels.status }}",
+        "rbln-stat reports the device as {{ $labels.status }} instead of normal.",
+        "all-smi",
+        "The only vendor health signal all-smi v0.25.0 exports: the Rebellions reader's status "
+        "as a label of all_smi_gpu_info. (Its all_smi_rebellions_status, Furiosa's status/ready "
+        "and Tenstorrent's heartbeat/faults/throttler series are never filled by the released "
+        "readers; see docs/emulator.md.)",
     ),
     # The check runner's series cover exactly the ports the infiniband check names (every
     # port when devices is empty), with link_layer from sysfs: InfiniBand and RoCE apart.
@@ -192,6 +430,8 @@ BUILTIN_RULE_TEMPLATES = {
         "Port state is not ACTIVE (4) or physical state is not LinkUp (5), or the HCA the checks policy names"
         " is missing. Error counters: node_infiniband_* with the same device and port.",
         "accelmon check runner (sysfs)",
+        "Read from sysfs by the check runner for the ports the infiniband check names, so RoCE and "
+        "InfiniBand links are told apart; the runner's interval debounces a flap.",
     ),
     "RoceLinkDown": _rule(
         {},
@@ -202,6 +442,7 @@ BUILTIN_RULE_TEMPLATES = {
         "RoCE port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.instance }} is down",
         "Port state is not ACTIVE (4) or physical state is not LinkUp (5) on an Ethernet (RoCE) link layer.",
         "accelmon check runner (sysfs)",
+        "A RoCE port down partitions the node from the training fabric as surely as an IB one.",
     ),
     "InfinibandLinkSlow": _rule(
         {},
@@ -213,6 +454,8 @@ BUILTIN_RULE_TEMPLATES = {
         " runs at {{ $value }} Gb/s",
         "The port is up below the checks policy's min_rate_gbps (a degraded cable or a downshifted link).",
         "accelmon check runner (sysfs)",
+        "A link that trained at a lower rate keeps working but slows every collective; 5 minutes "
+        "keeps a renegotiation from firing it.",
     ),
     "NvmeCriticalWarning": _rule(
         {},
@@ -221,7 +464,9 @@ BUILTIN_RULE_TEMPLATES = {
         "0s",
         "NVMe {{ $labels.device }} on {{ $labels.instance }} reports a critical warning",
         "SMART critical_warning bitfield is {{ $value }}.",
-        "textfile (nvme_metrics, check runner)",
+        "accelmon check runner (nvme check)",
+        "The drive's own SMART critical_warning (spare, temperature, reliability, read-only): "
+        "a state the drive latches, no `for` needed. Written by the check runner's nvme check.",
     ),
     "MountCheckFailed": _rule(
         {},
@@ -232,6 +477,8 @@ BUILTIN_RULE_TEMPLATES = {
         "missing, wrong_fstype, wrong_options, timeout (no answer within timeout_seconds), in_flight (an"
         " earlier probe is still stuck in the kernel: the mount hangs) or error; the runner's log says which.",
         "accelmon check runner",
+        "A required mount (datasets, checkpoints) missing fails every job on the node; the "
+        "runner's own timeout and interval already debounce it.",
     ),
     "ParallelFsSlow": _rule(
         {"latency_seconds": _p("number", 1.0, "probe latency in seconds")},
@@ -243,6 +490,8 @@ BUILTIN_RULE_TEMPLATES = {
         "The canary stat/read took {{ $value }}s, or did not answer (1 means timed out or still stuck);"
         " latency distribution: accelmon_check_parallel_fs_latency_seconds.",
         "accelmon check runner",
+        "Metadata latency held for 10 minutes; one slow probe during a checkpoint storm does "
+        "not fire it.",
     ),
     "CheckRunnerStale": _rule(
         {"max_age_seconds": _p("number", 300, "age of the last check run in seconds")},
@@ -294,6 +543,7 @@ BUILTIN_RULE_TEMPLATES = {
         "Check command {{ $labels.item }} failed on {{ $labels.instance }}",
         "The command exited non-zero, timed out or could not start (accelmon_check_command_exit_code).",
         "accelmon check runner",
+        "Without it a stopped runner would silently freeze every check result at its last value.",
     ),
 }
 
@@ -427,7 +677,7 @@ class Catalog:
                     (
                         name,
                         {
-                            "enabled": True,
+                            "enabled": spec.get("enabled", True),
                             "thresholds": _defaults_of(spec["parameters"], {}),
                             "for": spec["for"],
                             "severity": spec["severity"],

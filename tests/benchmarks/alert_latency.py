@@ -42,6 +42,8 @@ KINDS = [
     ("over-temperature", "gpu-overtemp", "lab-h200", {"device": 0, "celsius": 92}, "AcceleratorHighTemperature"),
     ("device vanished", "gpu-vanish", "lab-h200", {"device": 2}, "AcceleratorOffline"),
     ("node down", "node-down", "lab-cpu", {}, "NodeDown"),
+    ("exporter stopped", "allsmi-stop", "lab-gaudi", {}, "AcceleratorExporterDown"),
+    ("XID 79", "gpu-xid", "lab-h200", {"device": 0, "code": 79}, "NvidiaXidError"),
 ]
 TIMEOUT = 180
 

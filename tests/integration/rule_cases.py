@@ -222,7 +222,10 @@ def _node_down_test(policy, hosts):
 
 def _offline_tests(policy, host):
     info = dict(_GPU_LABELS, instance=host, job="allsmi", type="GPU")
-    exp = [{"exp_labels": policy.alert_labels("AcceleratorOffline", host, info)}]
+    # the alert names the device by instance, gpu_uuid and model (gpu_index shifts when a
+    # device drops out of all-smi's list)
+    lost = {k: info[k] for k in ("instance", "job", "gpu_uuid", "gpu")}
+    exp = [{"exp_labels": policy.alert_labels("AcceleratorOffline", host, lost)}]
     out = []
     for up_values, expect, what in (("1x30", exp, "fires while up == 1"), ("1x9 0x21", [], "stays quiet while up == 0")):
         inputs = policy.input_series("AcceleratorOffline", host, 30)

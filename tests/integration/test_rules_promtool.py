@@ -126,9 +126,9 @@ def write_and_test(tmp_path, plan, series, hosts, rules):
 def test_hybrid_rules_pass_promtool_check_and_threshold_tests(tmp_path):
     plan, series, hosts, rules = compile_fleet(HYBRID)
     # one rule per template and distinct `for`, whatever the hosts and thresholds
-    assert sum(len(tp.for_values) for tp in plan.values()) == 24
+    assert sum(len(tp.for_values) for tp in plan.values()) == 34
     # plus the rule that fires while the policy series are missing
-    assert sum(len(g["rules"]) for g in rules["groups"]) == 25
+    assert sum(len(g["rules"]) for g in rules["groups"]) == 35
     tests = write_and_test(tmp_path, plan, series, hosts, rules)
     names = [t["name"] for t in tests["tests"]]
     prod = [n for n in names if n.startswith("HighCPUUsage: reading 72 (just past threshold 70)")]
@@ -209,7 +209,7 @@ def test_action_in_ansible_playbook(tmp_path):
     # real run: written, validated by promtool, equal to what the compiler gives
     code, task, out = run_playbook(dest)
     assert code == 0, out
-    assert task["changed"] and task["rule_count"] == 24 and task["host_count"] == 10
+    assert task["changed"] and task["rule_count"] == 34 and task["host_count"] == 10
     _plan, series, _hosts, rules = compile_fleet(HYBRID)
     assert dest.read_text() == rc.dump_rules_yaml(rules)
     assert promtool("check", "rules", str(dest))[0] == 0

@@ -3,7 +3,7 @@
 
     lab.py up [--quiet] [--skip-play]   containers, artifacts, webhook sink, site.yml, summary
     lab.py status                       summary: URLs, targets up, rules loaded, alerts firing
-    lab.py fault KIND [HOST] [--device N] [--celsius C]
+    lab.py fault KIND [HOST] [--device N] [--celsius C] [--code XID]
                                         KIND: gpu-overtemp, gpu-vanish, node-down, clear
     lab.py down                         remove containers, network and webhook sink
     lab.py wait [--timeout S]           wait until every target is up and rules are loaded
@@ -50,7 +50,8 @@ AM_PORT = 9093
 ALLSMI_PORT = 9401
 DCGM_PORT = 9400
 NODE_EXPORTER_UNIT = "node_exporter"
-FAULT_KINDS = ("gpu-overtemp", "gpu-vanish", "node-down", "clear")
+ALLSMI_UNIT = "all-smi"
+FAULT_KINDS = ("gpu-overtemp", "gpu-vanish", "node-down", "allsmi-restart", "allsmi-stop", "gpu-xid", "clear")
 DEFAULT_FAULT_HOST = "lab-h200"
 
 
@@ -359,6 +360,9 @@ def write_emulator_configs():
                 {"vendor": a["vendor"], "model": a["model"], "count": a.get("count", 1)} for a in host["accelerators"]
             ],
             "seed": sum(ord(c) for c in name),
+            # all-smi serves an empty body until its first collection: make it last longer
+            # than one scrape (5 s) so every restart shows it to Prometheus
+            "startup_delay": 6,
         }
         podman(
             "exec",
@@ -651,7 +655,7 @@ def post_fault(host, fault):
         http("POST", "http://%s:%d/-/fault" % (address(host), port), fault)
 
 
-def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
+def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0, code=79):
     """Inject a fault; returns the unix time just before the fault took effect."""
     if kind == "clear":
         t0 = time.time()
@@ -666,6 +670,14 @@ def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0):
         post_fault(host, {"type": "vanish", "device": device})
     elif kind == "node-down":
         podman("exec", host, "systemctl", "stop", NODE_EXPORTER_UNIT, capture=True)
+    elif kind == "allsmi-restart":
+        podman("exec", host, "systemctl", "restart", ALLSMI_UNIT, capture=True)
+    elif kind == "allsmi-stop":
+        podman("exec", host, "systemctl", "stop", ALLSMI_UNIT, capture=True)
+    elif kind == "gpu-xid":
+        if not lab_hosts()[host]["dcgm"]:
+            raise SystemExit("lab: %s has no dcgm-exporter" % host)
+        http("POST", "http://%s:%d/-/fault" % (address(host), DCGM_PORT), {"type": "xid", "device": device, "code": code})
     else:
         raise SystemExit("lab: unknown fault %s (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
     return t0
@@ -682,6 +694,8 @@ def clear(host=None):
             except (OSError, urllib.error.URLError):
                 pass
         podman("exec", name, "systemctl", "start", NODE_EXPORTER_UNIT, capture=True, check=False)
+        if lab_hosts()[name]["accelerators"]:
+            podman("exec", name, "systemctl", "start", ALLSMI_UNIT, capture=True, check=False)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -725,11 +739,15 @@ def cmd_down(_args):
 
 def cmd_fault(args):
     host = args.host or (None if args.kind == "clear" else DEFAULT_FAULT_HOST)
-    t0 = inject(args.kind, host, args.device, args.celsius)
+    t0 = inject(args.kind, host, args.device, args.celsius, args.code)
+    target = args.host or DEFAULT_FAULT_HOST
     what = {
-        "gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, args.host or DEFAULT_FAULT_HOST, args.celsius),
-        "gpu-vanish": "device %d of %s vanished" % (args.device, args.host or DEFAULT_FAULT_HOST),
-        "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, args.host or DEFAULT_FAULT_HOST),
+        "gpu-overtemp": "device %d of %s pinned at %s C" % (args.device, target, args.celsius),
+        "gpu-vanish": "device %d of %s vanished" % (args.device, target),
+        "node-down": "%s stopped on %s" % (NODE_EXPORTER_UNIT, target),
+        "allsmi-restart": "%s restarted on %s" % (ALLSMI_UNIT, target),
+        "allsmi-stop": "%s stopped on %s" % (ALLSMI_UNIT, target),
+        "gpu-xid": "XID %d on device %d of %s (dcgm-exporter)" % (args.code, args.device, target),
         "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host"),
     }[args.kind]
     watch = [lk["url"] for lk in web_links() if lk["kind"].startswith(("prometheus-alerts", "alertmanager-alerts"))]
@@ -756,6 +774,7 @@ def main(argv=None):
     f.add_argument("host", nargs="?")
     f.add_argument("--device", type=int, default=0)
     f.add_argument("--celsius", type=float, default=92.0)
+    f.add_argument("--code", type=int, default=79, help="XID code of gpu-xid")
     args = ap.parse_args(argv)
     if args.cmd == "up":
         return cmd_up(args)

@@ -118,7 +118,7 @@ all-smi \- accelerator exporter EMULATOR (test double, not the real all-smi)
 This is accelmon.monitoring's accelerator exporter emulator packaged under the name and
 release layout of all-smi, so that the all_smi role can be tested through its offline install
 path on machines without accelerators. It reads no hardware: it serves all-smi's metric names
-and labels for configured, simulated devices on /metrics and /-/ready, with fault injection
+and labels for configured, simulated devices on /metrics (empty before the first collection, as all-smi), with fault injection
 on /-/fault. See docs/emulator.md in the collection.
 .SH SEE ALSO
 https://github.com/lablup/all-smi (the real exporter)

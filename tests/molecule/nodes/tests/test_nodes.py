@@ -138,7 +138,8 @@ def test_dcgm_exporter(host):
     assert svc.is_enabled
     assert host.socket("tcp://0.0.0.0:%d" % DCGM_PORT).is_listening
     names = metric_names(fetch(host, DCGM_PORT))
-    for name in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_FB_TOTAL", "DCGM_FI_DEV_XID_ERRORS"):
+    # DCGM_FI_DEV_XID_ERRORS is absent until the first XID; the windowed count is always there
+    for name in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_FB_TOTAL", "DCGM_EXP_XID_ERRORS_COUNT"):
         assert name in names, name
 
 
@@ -155,6 +156,8 @@ def test_dcgm_counters_csv_has_alert_fields(host):
         "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
         "DCGM_FI_DEV_RETIRED_DBE",
         "DCGM_FI_DEV_XID_ERRORS",
+        "DCGM_EXP_XID_ERRORS_COUNT",
+        "DCGM_FI_DEV_ROW_REMAP_PENDING",
         "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
         "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL",
         "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL",

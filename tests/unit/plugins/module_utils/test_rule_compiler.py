@@ -1,6 +1,7 @@
 """Unit tests of module_utils.rule_compiler and policy_series: rules fixed per template and
 `for`, per-target policy as series, labels, sharding, determinism, model templates."""
 
+import copy
 import random
 import re
 from pathlib import Path
@@ -95,8 +96,8 @@ def test_rule_joins_threshold_and_route_series(hybrid):
     # a template without thresholds joins the route series
     node_down = rules_of(compiled, "NodeDown")[0]
     assert node_down["expr"] == (
-        '(up{job="node"} == 0) * on(instance) group_left(accelmon_receiver, severity, team) '
-        'accelmon_alert_route{accelmon_for="15s",alertname="NodeDown"}'
+        '((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0) * on(instance) '
+        'group_left(accelmon_receiver, severity, team) accelmon_alert_route{accelmon_for="0s",alertname="NodeDown"}'
     )
 
 
@@ -208,7 +209,10 @@ def test_aggregating_template_counts_per_parameter_set(hybrid):
     rule = rules_of(rc.render_plan(model.catalog, plan), "ManyNodesDown")[0]
     by = ", ".join(sorted(plan["ManyNodesDown"].labels))
     assert "accelmon_param_percent" in by
-    assert rule["expr"].startswith('100 * count by (%s) ((up{job="node"} == 0) * on(instance) group_left(%s) ' % (by, by))
+    assert rule["expr"].startswith(
+        '100 * count by (%s) (((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0) '
+        "* on(instance) group_left(%s) " % (by, by)
+    )
     assert "> on(%s) max by (%s) (accelmon_alert_threshold{" % (by, by) in rule["expr"]
     route = series_of(series, ps.ROUTE_METRIC, "ManyNodesDown")["gce-a3-0"][1]
     assert route["accelmon_param_percent"] == "10"
@@ -216,7 +220,9 @@ def test_aggregating_template_counts_per_parameter_set(hybrid):
 
 def test_several_for_values_get_a_label(hybrid):
     model, hosts = hybrid
-    rules = rules_of(rc.compile_rules(model.catalog, hosts), "AcceleratorHighUtilization")
+    hosts = copy.deepcopy(hosts)
+    hosts[sorted(hosts)[0]]["alert_rules"]["HighCPUUsage"]["for"] = "42m"
+    rules = rules_of(rc.compile_rules(model.catalog, hosts), "HighCPUUsage")
     assert len(rules) == 2
     assert [r["labels"]["accelmon_for"] for r in rules] == [r["for"] for r in rules]
 
