@@ -8,9 +8,16 @@ name or label the releases do not have fails here.
 
 import importlib.util
 import json
+import os
 
-from test_accel_exporter_emulator import ROOT, http, wait_for
-from test_accel_exporter_emulator import start  # noqa: F401  pylint: disable=unused-import
+# The emulator tests' helpers and `start` fixture, loaded by path: ansible-test's pytest does
+# not put test directories on sys.path.
+_BASE_SPEC = importlib.util.spec_from_file_location(
+    "accelmon_emulator_test_base", os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_accel_exporter_emulator.py"))
+_base = importlib.util.module_from_spec(_BASE_SPEC)
+_BASE_SPEC.loader.exec_module(_base)
+ROOT, http, wait_for = _base.ROOT, _base.http, _base.wait_for
+start = _base.start  # the fixture
 
 spec = importlib.util.spec_from_file_location(
     "released_surface", ROOT / "tests" / "emulator" / "released_surface.py")

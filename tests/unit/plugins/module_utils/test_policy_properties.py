@@ -93,7 +93,17 @@ def test_computation_is_deterministic(policies):
 
 # -- the engine against a reference merger, over whole fleets -------------------------------
 
-from reference_merger import effective_policy as reference_policy  # noqa: E402
+import importlib.util  # noqa: E402
+import os  # noqa: E402
+
+# the reference merger sits beside this file (loaded by path: ansible-test's pytest does not
+# put test directories on sys.path)
+_SPEC = importlib.util.spec_from_file_location(
+    "accelmon_reference_merger", os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_merger.py")
+)
+_REFERENCE = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_REFERENCE)
+reference_policy = _REFERENCE.effective_policy
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import Catalog  # noqa: E402
 
