@@ -202,6 +202,7 @@ targets:
     "doc,fragment",
     [
         ({"namespaces": {"tenant\n": {"priority": 20}}}, "namespace names"),
+        ({"rule_templates": {"GpuHot\n": {"expr": "up == 0", "severity": "warning"}}}, "CamelCase"),
         ({"groups": {"infrastructure:dc1\n": {}}}, "invalid segment"),
         (
             {"groups": {"infrastructure:dc1": {}}, "targets": {"t1\n": {"primary_group": "infrastructure:dc1"}}},
