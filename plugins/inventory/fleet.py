@@ -50,6 +50,11 @@ options:
     description:
       - Directory of host registrations, one file per host (written by the bootstrap playbook),
         relative to this source file. A missing directory means no registrations (with a warning).
+      - Only C(*.yml)/C(*.yaml) files directly in the directory are read (not subdirectories, not
+        C(*.json)). Registrations are untrusted, so a file may hold only C(name), C(address),
+        C(primary_group), C(groups), C(accelerators), C(provider_metadata) and C(description);
+        a file that cannot be read, holds another key, more than one host, or a name taken by the
+        model or another registration is skipped with a warning, never failing the inventory.
     type: str
   strict:
     description:
@@ -185,7 +190,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     "%s: registrations directory %s does not exist yet; no registered hosts"
                     % (path, os.path.join(base_dir, registrations))
                 )
-            files, reg_files = resolve_sources(base_dir, self.get_option("model"), registrations)
+            ignored = []
+            files, reg_files = resolve_sources(base_dir, self.get_option("model"), registrations, ignored)
+            for entry, reason in ignored:
+                self.display.warning(
+                    "%s: registrations: %s is not read: %s. Fix: registrations are *.yml/*.yaml files directly "
+                    "in the directory, one host each; move or remove it" % (path, entry, reason)
+                )
             raw = None
             cache_key = self.get_cache_key(path)
             use_cache = self.get_option("cache") and cache
@@ -201,6 +212,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if self.get_option("cache"):
                     self._cache[cache_key] = raw
             model = build_located(raw, strict)
+            for skipped in model.skipped:
+                # untrusted input: a bad registration is left out, never fatal
+                self.display.warning("%s: registration skipped: %s" % (path, skipped))
             hosts = populate(self.inventory, model, self.get_option("policy_trace"))
         except FleetModelError as exc:
             raise AnsibleParserError("accelmon fleet model: %s" % exc)

@@ -239,7 +239,9 @@ def _registration_names(path):
 def check_against_model(config, documents, doc):
     """Build the model with this one registration added; RequestError when it would not build."""
     try:
-        build_model(documents, [(dict(doc), "registration of %s" % doc["name"])], config.strict)
+        model = build_model(documents, [(dict(doc), "registration of %s" % doc["name"])], config.strict)
+        if model.skipped:  # the inventory would skip this registration: refuse it now
+            raise model.skipped[0]
     except FleetModelError as exc:
         raise br.RequestError(422, "invalid", "the fleet model refuses this registration: %s" % _model_error_text(exc))
 

@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover
     _BaseLoader = object
 
 MODEL_SUFFIXES = (".yml", ".yaml", ".json")
+# registrations are one flat directory of YAML files, as the registrar writes them
+REGISTRATION_SUFFIXES = (".yml", ".yaml")
 
 
 if HAS_YAML:
@@ -97,6 +99,32 @@ def list_model_files(path, what="model"):
     return out
 
 
+def list_registration_files(reg_dir, ignored=None):
+    """The *.yml/*.yaml files directly in a registrations directory (sorted).
+
+    Hidden entries (the registrar's lock and temporary files) are left alone; any other
+    entry that is not read (a subdirectory, a *.json file) is appended to ``ignored`` as
+    (path, reason), so the caller can warn about it.
+    """
+    out = []
+    for name in sorted(os.listdir(reg_dir)):
+        if name.startswith("."):
+            continue
+        path = os.path.join(reg_dir, name)
+        if os.path.isdir(path):
+            reason = "a subdirectory (registrations are not read recursively)"
+        elif not name.endswith(REGISTRATION_SUFFIXES):
+            reason = "not a *.yml or *.yaml file"
+        elif not os.path.isfile(path):
+            reason = "not a regular file"
+        else:
+            out.append(path)
+            continue
+        if ignored is not None:
+            ignored.append((path, reason))
+    return out
+
+
 def find_line(path, doc_path):
     """Line (1-based) of the node at doc_path (keys / list indexes) in a YAML file."""
     if not HAS_YAML or not path or not os.path.isfile(path):
@@ -124,8 +152,12 @@ def find_line(path, doc_path):
     return line
 
 
-def resolve_sources(base_dir, models, registrations=None):
-    """Resolve an inventory source's paths: (model files, registration files)."""
+def resolve_sources(base_dir, models, registrations=None, ignored=None):
+    """Resolve an inventory source's paths: (model files, registration files).
+
+    ``ignored`` (a list) receives (path, reason) for entries of the registrations directory
+    that are not read.
+    """
     files = []
     for model in models:
         files.extend(list_model_files(os.path.join(base_dir, model)))
@@ -133,7 +165,7 @@ def resolve_sources(base_dir, models, registrations=None):
     if registrations:
         reg_dir = os.path.join(base_dir, registrations)
         if os.path.isdir(reg_dir):
-            reg_files = list_model_files(reg_dir, "registrations")
+            reg_files = list_registration_files(reg_dir, ignored)
         elif os.path.exists(reg_dir):
             raise FleetModelError(
                 "registrations must be a directory",
@@ -148,8 +180,19 @@ def read_raw(files, reg_files):
     return {
         "mtimes": dict((f, os.path.getmtime(f)) for f in files + reg_files),
         "documents": [[load_yaml_file(f), f] for f in files],
-        "registrations": [[load_yaml_file(f), f] for f in reg_files],
+        "registrations": [_read_registration(f) for f in reg_files],
     }
+
+
+def _read_registration(path):
+    """[data, path], or [None, path, error] for a file that cannot be read (skipped, not fatal).
+
+    The error is plain data ({message, line, fix}) so that the raw source stays cacheable.
+    """
+    try:
+        return [load_yaml_file(path), path]
+    except FleetModelError as exc:
+        return [None, path, {"message": exc.message, "line": exc.line, "fix": exc.fix}]
 
 
 def raw_is_fresh(raw, files, reg_files):
@@ -172,11 +215,14 @@ def _locate(exc):
 
 
 def build_located(raw, strict=False):
-    """Build the FleetModel from a raw source; errors get their line numbers."""
+    """Build the FleetModel from a raw source; errors (and skipped registrations) get their line numbers."""
     try:
-        return build_model([tuple(d) for d in raw["documents"]], [tuple(r) for r in raw["registrations"]], strict)
+        model = build_model([tuple(d) for d in raw["documents"]], [tuple(r) for r in raw["registrations"]], strict)
     except FleetModelError as exc:
         raise _locate(exc)
+    if model.skipped:
+        model.skipped = _locate(FleetModelErrors(model.skipped)).errors
+    return model
 
 
 def load_fleet(source_path, strict=None):

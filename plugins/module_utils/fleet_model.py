@@ -51,6 +51,10 @@ TARGET_KEYS = (
     "vars",
     "description",
 )
+# What a registration file may hold: exactly what the registrar writes
+# (bootstrap_request.registration_document). No vars, no overrides: a managed host never
+# sets its own connection variables or policy.
+REGISTRATION_KEYS = ("name", "address", "primary_group", "groups", "accelerators", "provider_metadata", "description")
 POLICY_KEYS = ("checks", "alert_rules", "alerting")
 # host variables the inventory sets (docs/fleet-model.md, "Host variables"): not for vars:
 CONTRACT_VARS = (
@@ -66,12 +70,14 @@ CONTRACT_VARS = (
     "accelmon_rule_templates",
 )
 
-_NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TARGET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The model grammar: always used with fullmatch (re.match with "$" accepts a trailing newline).
+_NAMESPACE_RE = re.compile(r"[a-z][a-z0-9_]*")
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TARGET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+_IPV4ISH_RE = re.compile(r"[0-9.]+")
 _UNSAFE_RE = re.compile(r"[^a-z0-9_]")
 
 
@@ -159,8 +165,11 @@ class Target:
 class FleetModel:
     """A validated fleet: use effective(), host_vars() and the group maps."""
 
-    def __init__(self, namespaces, groups, targets, catalog, strict, rule_template_specs=None):
+    def __init__(self, namespaces, groups, targets, catalog, strict, rule_template_specs=None, skipped=None):
         self.namespaces = namespaces
+        # registrations left out (untrusted input: a bad file is skipped, never fatal), one
+        # FleetModelError each, naming the file, the reason and the fix; the caller warns
+        self.skipped = list(skipped or [])
         # the model's own rule templates, validated (catalog form; the rule compiler uses them as they are)
         self.rule_template_specs = rule_template_specs or {}
         self.groups = groups
@@ -285,6 +294,9 @@ class _Builder:
         self.group_specs = {}  # path -> (spec, file)
         self.target_specs = {}  # name -> (spec, file, path-in-doc prefix)
         self.registered = set()  # targets from registrations (written by managed hosts)
+        self.skipped = []  # registrations left out, one FleetModelError each
+        self.registered_names = {}  # lower-cased registered name -> its file
+        self.model_names = {}  # lower-cased model target name -> where it is defined
 
     def error(self, exc):
         self.errors.append(exc)
@@ -380,7 +392,7 @@ class _Builder:
 
     def _add_namespace(self, name, spec, source_file):
         where = dict(item="namespace %s" % name, source_file=source_file, path=("namespaces", name))
-        if not isinstance(name, str) or not _NAMESPACE_RE.match(name):
+        if not isinstance(name, str) or not _NAMESPACE_RE.fullmatch(name):
             self.error(
                 FleetModelError(
                     "namespace names are lower-case identifiers", fix="rename it, e.g. tenant or cost_center", **where
@@ -444,7 +456,7 @@ class _Builder:
                 path=doc_path,
             )
         segments = rest.split("/") if rest else []
-        if not segments or not all(_SEGMENT_RE.match(s) for s in segments):
+        if not segments or not all(_SEGMENT_RE.fullmatch(s) for s in segments):
             raise FleetModelError(
                 "group path %r has an empty or invalid segment" % path,
                 item=item,
@@ -548,7 +560,7 @@ class _Builder:
         def fail(msg, fix, sub=()):
             raise FleetModelError(msg, item=item, fix=fix, source_file=source_file, path=doc_path + tuple(sub))
 
-        if not _TARGET_RE.match(name):
+        if not _TARGET_RE.fullmatch(name):
             fail("target names are letters, digits, '.', '_' and '-'", "rename the target")
         if not isinstance(spec, dict):
             fail("a target must be a mapping", "give at least primary_group")
@@ -630,7 +642,7 @@ def _check_vars(given, fail):
 def _check_address(address, fail):
     if not isinstance(address, str):
         fail("address %r is not a string" % (address,), 'quote it: address: "10.0.1.50"', ("address",))
-    looks_ip = ":" in address or re.match(r"^[0-9.]+$", address)
+    looks_ip = ":" in address or _IPV4ISH_RE.fullmatch(address)
     if looks_ip:
         if not HAS_NETADDR:
             fail(
@@ -647,7 +659,7 @@ def _check_address(address, fail):
                 ("address",),
             )
         return address
-    if not _HOSTNAME_RE.match(address):
+    if not _HOSTNAME_RE.fullmatch(address):
         fail(
             "address %r is neither an IP address nor a valid DNS name" % address,
             "give a valid IP address or a DNS name",
@@ -687,15 +699,24 @@ def _check_accelerators(value, fail):
 def build_model(documents, registrations=(), strict=False):
     """Build a FleetModel from [(data, source_file)] model documents and registrations.
 
-    Raises FleetModelError (one problem) or FleetModelErrors (several); never returns a
-    partial model.
+    Model documents are trusted and strict: a problem raises FleetModelError (one problem)
+    or FleetModelErrors (several), never returning a partial model. Registrations are
+    untrusted input: (data, source_file) or (None, source_file, error) where the file could
+    not be read (error: {message, line, fix}); a bad one is left out and recorded in the
+    model's ``skipped``, never fatal.
     """
     builder = _Builder(strict)
     for data, source_file in documents:
         builder.add_document(data, source_file)
-    for data, source_file in registrations:
-        _add_registration(builder, data, source_file)
-    _raise(builder.errors)
+    _raise(builder.errors)  # model names must be known before registrations are checked against them
+    builder.model_names = dict(
+        (name.lower(), "the model target %s in %s" % (name, spec[1])) for name, spec in builder.target_specs.items()
+    )
+    for entry in registrations:
+        try:
+            _add_registration(builder, *entry)
+        except FleetModelError as exc:
+            builder.skipped.append(exc)
     priorities = {}
     for ns, prio in builder.namespaces.items():
         if prio in priorities:
@@ -716,46 +737,88 @@ def build_model(documents, registrations=(), strict=False):
     _raise(builder.errors)
     targets = {}
     for name, (spec, source_file, doc_path) in builder.target_specs.items():
+        registered = name in builder.registered
         try:
             targets[name] = builder.build_target(name, spec, source_file, doc_path, groups, catalog)
-            targets[name].registered = name in builder.registered
+            targets[name].registered = registered
         except FleetModelError as exc:
-            builder.error(exc)
+            if registered:
+                builder.skipped.append(exc)
+            else:
+                builder.error(exc)
     _raise(builder.errors)
-    return FleetModel(builder.namespaces, groups, targets, catalog, strict, builder.rule_template_specs)
+    model = FleetModel(
+        builder.namespaces, groups, targets, catalog, strict, builder.rule_template_specs, builder.skipped
+    )
+    if strict:
+        # a registration must not fail a strict inventory through the groups it joined:
+        # one effective() per registered target, cached per group set like every other
+        for name in sorted(builder.registered):
+            if name in targets:
+                try:
+                    model.effective(name, trace=False)
+                except FleetModelError as exc:
+                    del targets[name]
+                    model.skipped.append(
+                        FleetModelError(
+                            "%s (groups of %s)" % (exc.message, exc.source_file),
+                            item=exc.item,
+                            fix="register the host without one of the conflicting groups, or resolve the conflict "
+                            "in the model",
+                            source_file=builder.target_specs[name][1],
+                        )
+                    )
+    return model
 
 
-def _add_registration(builder, data, source_file):
+def _add_registration(builder, data, source_file, error=None):
+    """Check one registration file against the allow-list; FleetModelError skips it."""
+
+    def skip(msg, fix, sub=()):
+        raise FleetModelError(msg, fix=fix, source_file=source_file, path=sub)
+
+    if error is not None:
+        raise FleetModelError(
+            error.get("message") or "cannot read file",
+            fix=error.get("fix"),
+            source_file=source_file,
+            line=error.get("line"),
+        )
     if not isinstance(data, dict):
-        builder.error(
-            FleetModelError(
-                "a registration must be a mapping with name, address, primary_group",
-                fix="see docs/fleet-model.md#registrations",
-                source_file=source_file,
-            )
+        skip(
+            "a registration must be a mapping with name, address, primary_group (got %s)"
+            % ("an empty file" if data is None else type(data).__name__),
+            "let the registrar rewrite it (remove the file and register the host again), see docs/fleet-model.md",
         )
-        return
     if "targets" in data:
-        extra = set(data) - {"targets"}
-        if extra or not isinstance(data["targets"], dict):
-            builder.error(
-                FleetModelError(
-                    "a registration file holds targets only",
-                    fix="move groups and namespaces to the model",
-                    source_file=source_file,
-                )
-            )
-            return
-        for name, spec in data["targets"].items():
-            builder.add_target_spec(name, spec, source_file, ("targets", name), registered=True)
-        return
-    name = data.get("name")
-    if not name:
-        builder.error(
-            FleetModelError("registration has no name", fix="add name: <inventory hostname>", source_file=source_file)
+        skip(
+            "a registration file holds one host (name: ...), not targets:",
+            "put hosts the operator defines in the model; a registration is one file per host",
+            ("targets",),
         )
-        return
+    unknown = sorted((str(k) for k in data if k not in REGISTRATION_KEYS))
+    if unknown:
+        skip(
+            "key %r is not allowed in a registration%s" % (unknown[0], suggest(unknown[0], REGISTRATION_KEYS)),
+            "a registration holds only %s; vars and overrides belong in the model" % ", ".join(REGISTRATION_KEYS),
+            (unknown[0],),
+        )
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        skip("registration has no name (a string)", "add name: <inventory hostname>", ("name",))
+    if not _TARGET_RE.fullmatch(name):
+        skip("target names are letters, digits, '.', '_' and '-'", "rename the host", ("name",))
+    lowered = name.lower()
+    taken = builder.model_names.get(lowered) or builder.registered_names.get(lowered)
+    if taken is not None:
+        skip(
+            "registration name %r is taken by %s (names are compared case-insensitively)" % (name, taken),
+            "a registered host must not also be in the model or registered twice: remove this file, "
+            "or the model's target",
+            ("name",),
+        )
     spec = dict((k, v) for k, v in data.items() if k != "name")
+    builder.registered_names[lowered] = "the registration in %s" % source_file
     builder.add_target_spec(name, spec, source_file, (), registered=True)
 
 

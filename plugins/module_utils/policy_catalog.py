@@ -36,7 +36,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_schema 
 SEVERITIES = ("info", "warning", "critical")
 STRATEGIES = ("merge", "override")
 PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TEMPLATE_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+TEMPLATE_NAME_RE = re.compile(r"[A-Z][A-Za-z0-9]*")  # fullmatch: "$" would accept a trailing newline
 
 # The keys of a template in catalog form (what _rule() returns and the compiler reads);
 # built-ins also carry `why` (docs/policy-catalog.md) and `enabled` when off by default.
@@ -707,7 +707,7 @@ def validate_rule_template(name, spec, source_file=None):
             msg, item="rule template %s" % name, fix=fix, source_file=source_file, path=path + tuple(sub)
         )
 
-    if not TEMPLATE_NAME_RE.match(str(name)):
+    if not TEMPLATE_NAME_RE.fullmatch(str(name)):
         fail("template names are CamelCase identifiers", "rename it, e.g. GpuPowerHigh")
     if name in BUILTIN_RULE_TEMPLATES:
         fail(

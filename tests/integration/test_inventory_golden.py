@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -93,3 +94,29 @@ def test_bad_model_gives_clear_error_without_traceback(tmp_path):
     assert proc.returncode != 0
     assert "fleet.yml:4" in text and "target gpu01" in text and "Fix:" in text
     assert "Traceback" not in text
+
+
+def test_bad_registrations_are_skipped_with_a_warning_through_the_cli(tmp_path):
+    shutil.copytree(os.path.join(ROOT, "inventory", "examples", "hybrid"), str(tmp_path / "hybrid"))
+    regs = tmp_path / "hybrid" / "registrations"
+    rack = "primary_group: 'infrastructure:onprem/dc1/hall-a/rack-a01'\n"
+    (regs / "broken.yml").write_text("name: [unclosed\n")
+    (regs / "connection.yml").write_text("name: reg-local\n" + rack + "vars: {ansible_connection: local}\n")
+    (regs / "quiet.yml").write_text(
+        "name: reg-quiet\n" + rack + "overrides: {alert_rules: {NodeDown: {enabled: false}}}\n"
+    )
+    (regs / "imposter.yml").write_text("name: I-1234567890\n" + rack)
+    (regs / "many.yml").write_text("targets: {reg-m1: {%s}}\n" % rack.strip())
+    (regs / "deep").mkdir()
+    (regs / "deep" / "reg-deep.yml").write_text("name: reg-deep\n" + rack)
+    source = str(tmp_path / "hybrid" / "hybrid.accelmon.yml")
+    proc = run([os.path.join(BIN, "ansible-inventory"), "-i", source, "--list"])
+    hostvars = json.loads(proc.stdout)["_meta"]["hostvars"]
+    assert "dc1-a01-cpu01" in hostvars and "i-1234567890" in hostvars  # the rest loads
+    for name in ("reg-local", "reg-quiet", "I-1234567890", "reg-m1", "reg-deep"):
+        assert name not in hostvars, name
+    assert all("ansible_connection" not in hv for hv in hostvars.values())
+    warnings = " ".join(proc.stderr.split())  # ansible wraps long warnings
+    for fragment in ("broken.yml", "'vars'", "'overrides'", "imposter.yml", "many.yml", "deep"):
+        assert fragment in warnings, (fragment, proc.stderr)
+    assert warnings.count("registration skipped") == 5, proc.stderr

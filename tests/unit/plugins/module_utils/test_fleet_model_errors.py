@@ -177,19 +177,75 @@ def test_target_defined_in_two_files(tmp_path):
     assert_located(exc, text, "b.yml", 3, "target gpu01", "defined twice", "a.yml")
 
 
-def test_registered_host_also_in_model(tmp_path):
-    exc, text = error_of(
-        tmp_path,
-        {
-            "a.yml": GOOD_GROUPS
-            + """
+def test_registered_host_also_in_model_is_skipped_not_fatal(tmp_path):
+    model = load_fleet(
+        write_source(
+            tmp_path,
+            {
+                "a.yml": GOOD_GROUPS
+                + """
 targets:
   gpu01: {primary_group: "infrastructure:onprem/dc1"}
 """
-        },
-        registrations={"gpu01.yml": "name: gpu01\nprimary_group: 'infrastructure:onprem/dc1'\n"},
+            },
+            registrations={"gpu01.yml": "name: GPU01\nprimary_group: 'infrastructure:onprem/dc1'\n"},
+        )
     )
-    assert "gpu01.yml" in text and "defined twice" in text and "a.yml" in text
+    assert list(model.targets) == ["gpu01"] and not model.targets["gpu01"].registered
+    [skipped] = model.skipped
+    text = str(skipped)
+    assert "gpu01.yml:1" in text and "taken by the model target gpu01" in text and "a.yml" in text
+    assert "Fix:" in text
+
+
+@pytest.mark.parametrize(
+    "doc,fragment",
+    [
+        ({"namespaces": {"tenant\n": {"priority": 20}}}, "namespace names"),
+        ({"rule_templates": {"GpuHot\n": {"expr": "up == 0", "severity": "warning"}}}, "CamelCase"),
+        ({"groups": {"infrastructure:dc1\n": {}}}, "invalid segment"),
+        (
+            {"groups": {"infrastructure:dc1": {}}, "targets": {"t1\n": {"primary_group": "infrastructure:dc1"}}},
+            "target names",
+        ),
+        (
+            {
+                "groups": {"infrastructure:dc1": {}},
+                "targets": {"t1": {"primary_group": "infrastructure:dc1", "address": "host.example\n"}},
+            },
+            "neither an IP address",
+        ),
+        (
+            {
+                "groups": {"infrastructure:dc1": {}},
+                "targets": {"t1": {"primary_group": "infrastructure:dc1", "address": "10.0.0.1\n"}},
+            },
+            "address",
+        ),
+    ],
+)
+def test_model_names_with_a_trailing_newline_are_refused(doc, fragment):
+    with pytest.raises(FleetModelError) as err:
+        build_model([(doc, "m.yml")])
+    assert fragment in str(err.value), str(err.value)
+
+
+def test_registrations_are_checked_through_an_allow_list_in_build_model():
+    docs = [
+        ({"groups": {"infrastructure:dc1": {}}, "targets": {"t1": {"primary_group": "infrastructure:dc1"}}}, "m.yml")
+    ]
+    regs = [
+        ({"name": "r1", "primary_group": "infrastructure:dc1", "vars": {"ansible_connection": "local"}}, "r1.yml"),
+        ({"name": "r2", "primary_group": "infrastructure:dc1", "overrides": {}}, "r2.yml"),
+        ({"targets": {"r3": {"primary_group": "infrastructure:dc1"}}}, "r3.yml"),
+        (None, "r4.yml", {"message": "YAML syntax error: x", "line": 2, "fix": "correct the YAML"}),
+        ({"name": "T1", "primary_group": "infrastructure:dc1"}, "r5.yml"),
+        ({"name": "r6", "primary_group": "infrastructure:dc1", "description": "ok"}, "r6.yml"),
+    ]
+    model = build_model(docs, regs)
+    assert sorted(model.targets) == ["r6", "t1"] and model.targets["r6"].registered
+    assert [e.source_file for e in model.skipped] == ["r1.yml", "r2.yml", "r3.yml", "r4.yml", "r5.yml"]
+    assert "'vars'" in str(model.skipped[0]) and "'overrides'" in str(model.skipped[1])
 
 
 def test_group_defined_in_two_files(tmp_path):
