@@ -149,7 +149,8 @@ def test_node_exporter_serves_the_checks(host):
     assert 'accelmon_check_ok{check="mount",item="/"} 1' in out.stdout
     assert "node_textfile_scrape_error 0" in out.stdout
     for check in enabled(host):
-        assert 'node_textfile_mtime_seconds{file="accelmon_check_%s.prom"}' % check in out.stdout, check
+        # node_exporter 1.5 labels the file with its full path
+        assert re.search(r'node_textfile_mtime_seconds\{file="(?:.*/)?accelmon_check_%s\.prom"\}' % check, out.stdout), check
 
 
 def test_timers_keep_running(host):
