@@ -18,7 +18,7 @@ mkdir -p "$root/.build/collections/ansible_collections/accelmon"
 ln -sfn ../../../.. "$root/.build/collections/ansible_collections/accelmon/monitoring"
 export PATH="$venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.build/collections"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 PYTHONDONTWRITEBYTECODE=1
-"$venv/bin/ansible" --version | head -1
+"$venv/bin/ansible" --version | sed -n 1p  # sed reads it all: no broken pipe under pipefail
 cd "$root"
 # the property tests exercise the pure-Python engine only: run once, on the highest core
 "$venv/bin/pytest" -q -p no:cacheprovider tests/unit \

@@ -8,7 +8,24 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+try:  # ansible-core 2.19+
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.16-2.18: the classic way of handing a module its arguments
+    import contextlib
+
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        saved = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))  # pylint: disable=protected-access
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved  # pylint: disable=protected-access
+
 from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_tokens as bt
 from ansible_collections.accelmon.monitoring.plugins.modules import bootstrap_token
 
