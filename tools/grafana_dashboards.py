@@ -11,7 +11,7 @@ give typed panels (timeseries, stat, table, state-timeline only: no Angular `gra
 `singlestat`) and its models read the JSON back (tests/unit/test_grafana_dashboards.py).
 
 Label contract (read from roles/prometheus/templates/file_sd.json.j2 and
-shared/reference/exporters.md):
+the released exporters, tests/emulator/released_surface.py):
 
 - every scraped series carries the target labels instance (inventory name), group (primary
   group path such as infrastructure:aws/us-east-1), provider, environment and team;

@@ -15,7 +15,7 @@ aggregations and `${route}` after each counted series, and compare with `${param
 as above; they count per parameter set. `${selector}`, the host selector of the previous
 compiler, is accepted and removed. Summaries and descriptions do not name per-target
 thresholds (an alert template cannot read a series without a query per alert and
-evaluation); `${name}` there reads "the threshold". Metric names come from shared/reference/exporters.md
+evaluation); `${name}` there reads "the threshold". Metric names are the released exporters' own (tests/emulator/released_surface.py cites them)
 (all-smi, dcgm-exporter, node_exporter); the `accelmon_check_*` series are written by
 this collection's custom-check runner.
 """
@@ -56,7 +56,7 @@ _NOT_READONLY = " unless on (instance, device, mountpoint) node_filesystem_reado
 # them so that alerts still carry the group, environment and team they are routed by.
 _TARGET = "instance, job, group, provider, environment, team"
 
-# XIDs (dcgm-exporter DCGM_EXP_XID_ERRORS_COUNT{xid}) by class, shared/reference/exporters.md:
+# XIDs (dcgm-exporter DCGM_EXP_XID_ERRORS_COUNT{xid}) by class, as NVIDIA documents them:
 # hardware/driver faults worth a page, and the usual application faults.
 XID_HARDWARE = ("48", "63", "64", "74", "79", "92", "94", "95", "119", "120")
 XID_APPLICATION = ("13", "31", "43", "45")
