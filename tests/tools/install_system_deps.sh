@@ -3,10 +3,11 @@
 # with sudo): real Prometheus + promtool, Alertmanager + amtool, node_exporter, podman with
 # runc and debootstrap for the molecule hosts, git/rsync for ansible-test's copy, headless
 # Chromium and its WebDriver for the lab's browser test (tests/e2e/webui.py).
+# openssh-client: the lab reaches its nodes over SSH (ssh, ssh-keygen, ssh-keyscan).
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
       prometheus-node-exporter podman runc debootstrap uidmap slirp4netns
-      chromium chromium-driver fonts-dejavu-core)
+      chromium chromium-driver fonts-dejavu-core openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
