@@ -191,3 +191,24 @@ def test_verify_fails_naming_the_host_and_the_stopped_exporter(stack):
         assert "node_exporter" not in res.stdout.split("FAILED:")[1].split("\n")[0]
     finally:
         stack["start"]("allsmi", stack["allsmi"])
+
+
+def test_verify_says_it_skipped_without_a_prometheus_host(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        json.dumps(
+            {
+                "all": {
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "hosts": {"gpu1": {"accelmon_node_exporters": ["node_exporter"]}},
+                }
+            }
+        )
+    )
+    (tmp_path / "verify.yml").write_text(PLAYBOOK)
+    res = run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "verify.yml")],
+        check=False,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "accelmon verify: SKIPPED on gpu1: no Prometheus host (group 'monitoring' is empty" in res.stdout
