@@ -52,7 +52,7 @@ def test_every_node_is_reached_over_ssh_with_checked_host_keys(lab, tmp_path):
         check=False,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    seen = set(re.findall(r"ssh: \S+ \d+ (\S+) 22\nroot: 0\n", res.stdout))
+    seen = set(re.findall(r"ssh: \S+ \d+ (\S+) 22\s*\nroot: 0\s*$", res.stdout, re.M))
     assert seen == {h["address"] for h in lab.lab_hosts().values()}, res.stdout
 
     # The deploy key and user work outside Ansible too; an unknown host key is refused.

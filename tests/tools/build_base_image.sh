@@ -24,7 +24,7 @@ for tool in podman debootstrap; do
 done
 
 if [[ ${FORCE:-0} != 1 ]] && podman image exists "$image"; then
-    built_from=$(podman image inspect --format '{{index .Config.Labels "accelmon.packages"}}' "$image")
+    built_from=$(podman image inspect --format '{{index .Config.Labels "accelmon.packages"}}' "$image" 2>/dev/null || true)
     if [[ $built_from == "$packages" ]]; then
         echo "build_base_image.sh: $image already present, skipping (FORCE=1 rebuilds)"
         exit 0
