@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,12 @@ ARTIFACTS = os.environ.get("ACCELMON_LAB_ARTIFACTS", os.path.join(STATE, "artifa
 WEBHOOK_FILE = os.path.join(STATE, "webhook.jsonl")
 WEBHOOK_PID = os.path.join(STATE, "webhook.pid")
 SITE_LOG = os.path.join(STATE, "site.log")
+# SSH like a real fleet: a deploy user with sudo on every node, the lab's deploy key, and the
+# nodes' host keys in a known_hosts file (inventory/examples/lab/fleet/groups.yml uses them).
+SSH_DIR = os.path.join(STATE, "ssh")
+DEPLOY_KEY = os.path.join(SSH_DIR, "id_ed25519")
+KNOWN_HOSTS = os.path.join(SSH_DIR, "known_hosts")
+DEPLOY_USER = "accelmon"
 
 IMAGE = os.environ.get("ACCELMON_LAB_IMAGE", "localhost/accelmon-systemd:bookworm")
 NETWORK = "accelmon-lab"
@@ -181,6 +188,9 @@ def _ansible_env():
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".build", "collections"))
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    # SSH to the nodes with the lab's deploy key, host keys checked against its known_hosts.
+    env.setdefault("ANSIBLE_PRIVATE_KEY_FILE", DEPLOY_KEY)
+    env.setdefault("ANSIBLE_SSH_COMMON_ARGS", "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % KNOWN_HOSTS)
     return env
 
 
@@ -414,6 +424,93 @@ def seed_prometheus_web():
     podman("cp", src + "/.", "%s:%s/" % (MONITORING, dest), capture=True)
 
 
+def ssh_argv(host, *command, known_hosts=KNOWN_HOSTS):
+    """ssh to a lab node as the deploy user, host key checked against `known_hosts`."""
+    return [
+        "ssh",
+        "-i",
+        DEPLOY_KEY,
+        "-o",
+        "UserKnownHostsFile=%s" % known_hosts,
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "%s@%s" % (DEPLOY_USER, address(host)),
+        *command,
+    ]
+
+
+def ensure_deploy_key():
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+    if not os.path.exists(DEPLOY_KEY):
+        run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "accelmon-lab-deploy", "-f", DEPLOY_KEY], capture=True
+        )
+        log("deploy key %s generated" % DEPLOY_KEY)
+    with open(DEPLOY_KEY + ".pub", encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
+# Run in each container through podman (it has no SSH identity yet): its own host keys,
+# the deploy user with passwordless sudo and the deploy key, sshd started.
+_SSHD_SETUP = r"""set -e
+ssh-keygen -A >/dev/null
+id -u {user} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {user}
+install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh
+printf '%s\n' "$1" >/home/{user}/.ssh/authorized_keys
+chown {user}:{user} /home/{user}/.ssh/authorized_keys
+chmod 0600 /home/{user}/.ssh/authorized_keys
+printf '{user} ALL=(ALL) NOPASSWD:ALL\n' >/etc/sudoers.d/{user}
+chmod 0440 /etc/sudoers.d/{user}
+systemctl enable --now ssh.service >/dev/null 2>&1
+systemctl is-active --quiet ssh.service
+cat /etc/ssh/ssh_host_ed25519_key.pub
+""".format(user=DEPLOY_USER)
+
+
+def ensure_ssh():
+    """sshd, the deploy user and key on every node; KNOWN_HOSTS from ssh-keyscan, each key
+    checked against the one the container holds (read through podman, out of band)."""
+    for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
+        if not shutil.which(tool):
+            raise SystemExit("lab: %s not found; install openssh-client (make system-deps)" % tool)
+    pubkey = ensure_deploy_key()
+    expected = {}
+    for name in lab_hosts():
+        res = podman("exec", name, "sh", "-c", _SSHD_SETUP, "sshd-setup", pubkey, capture=True, check=False)
+        if res.returncode != 0 or not res.stdout.strip():
+            raise SystemExit(
+                "lab: sshd set-up failed in %s (rc %d): %s; is openssh-server in %s? "
+                "(FORCE=1 tests/tools/build_base_image.sh)" % (name, res.returncode, res.stderr.strip(), IMAGE)
+            )
+        keytype, key = res.stdout.split()[:2]
+        expected[address(name)] = (keytype, key)
+    lines = []
+    for addr, (keytype, key) in sorted(expected.items()):
+        scanned = wait_for(
+            "sshd on %s" % addr,
+            lambda a=addr: run(
+                ["ssh-keyscan", "-T", "3", "-t", "ed25519", a], capture=True, check=False
+            ).stdout.strip(),
+            30,
+            0.5,
+        )
+        got = [ln.split()[1:3] for ln in scanned.splitlines() if ln and not ln.startswith("#")]
+        if [keytype, key] not in got:
+            raise SystemExit(
+                "lab: the host key %s presents (%s) is not the container's own (%s %s)" % (addr, got, keytype, key)
+            )
+        lines.append("%s %s %s" % (addr, keytype, key))
+    tmp = KNOWN_HOSTS + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, KNOWN_HOSTS)
+    log("sshd on %d nodes, deploy user %s, host keys in %s" % (len(lines), DEPLOY_USER, KNOWN_HOSTS))
+
+
 def build_artifacts():
     os.makedirs(ARTIFACTS, exist_ok=True)
     run(["bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), ARTIFACTS], capture=True)
@@ -421,11 +518,11 @@ def build_artifacts():
     log("offline artifacts in %s" % ARTIFACTS)
 
 
-def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY):
-    """Run playbooks/site.yml against the lab; returns (rc, output)."""
+def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY, playbook="site.yml"):
+    """Run playbooks/site.yml (or another of playbooks/) against the lab; returns (rc, output)."""
     argv = [
         "ansible-playbook",
-        os.path.join(REPO, "playbooks", "site.yml"),
+        os.path.join(REPO, "playbooks", playbook),
         "-i",
         inventory,
         "-e",
@@ -450,7 +547,7 @@ def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY)
     if quiet:
         recap = output[output.rfind("PLAY RECAP") :] if "PLAY RECAP" in output else output[-3000:]
         sys.stdout.write(recap)
-    log("site.yml rc=%d in %.0f s (log: %s)" % (rc, time.monotonic() - start, logfile))
+    log("%s rc=%d in %.0f s (log: %s)" % (playbook, rc, time.monotonic() - start, logfile))
     return rc, output
 
 
@@ -709,6 +806,7 @@ def cmd_up(args):
     ensure_network()
     ensure_containers()
     write_emulator_configs()
+    ensure_ssh()
     build_artifacts()
     seed_debian_assets()
     start_webhook()
@@ -730,7 +828,7 @@ def cmd_down(_args):
     if podman("network", "exists", NETWORK, check=False).returncode == 0:
         podman("network", "rm", NETWORK, capture=True, check=False)
         log("network %s removed" % NETWORK)
-    for name in ("webhook.jsonl", "hosts.json"):
+    for name in ("webhook.jsonl", "hosts.json", os.path.join("ssh", "known_hosts")):
         path = os.path.join(STATE, name)
         if os.path.exists(path):
             os.remove(path)
