@@ -52,23 +52,7 @@ def _lab_inventory_copy(lab, registrar):
 
 def _container(lab, name, address):
     lab.podman("rm", "-f", "-t", "1", name, check=False, capture=True)
-    lab.podman(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--hostname",
-        name,
-        "--network",
-        lab.NETWORK,
-        "--ip",
-        address,
-        "--systemd",
-        "always",
-        lab.IMAGE,
-        "/sbin/init",
-        capture=True,
-    )
+    lab.run_systemd_container(name, address)
     lab.wait_for(
         "systemd in %s" % name,
         lambda: (

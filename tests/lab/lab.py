@@ -321,6 +321,14 @@ def ensure_network():
         log("network %s (%s) created" % (NETWORK, SUBNET))
 
 
+def run_systemd_container(name, address, network=NETWORK, image=IMAGE):
+    """Start a systemd host (the lab's base image) named name at address on network."""
+    podman(
+        "run", "-d", "--name", name, "--hostname", name, "--network", network, "--ip", address,
+        "--systemd", "always", image, "/sbin/init", capture=True,
+    )  # fmt: skip
+
+
 def ensure_containers():
     for name, host in lab_hosts().items():
         state = container_state(name)
@@ -330,23 +338,7 @@ def ensure_containers():
             podman("start", name, capture=True)
             log("container %s started" % name)
             continue
-        podman(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--hostname",
-            name,
-            "--network",
-            NETWORK,
-            "--ip",
-            host["address"],
-            "--systemd",
-            "always",
-            IMAGE,
-            "/sbin/init",
-            capture=True,
-        )
+        run_systemd_container(name, host["address"])
         log("container %s (%s) created" % (name, host["address"]))
     for name in lab_hosts():
         wait_for(
