@@ -36,7 +36,8 @@ STATE = os.environ.get("ACCELMON_LAB_DIR", "/var/tmp/accelmon-lab")
 ARTIFACTS = os.environ.get("ACCELMON_LAB_ARTIFACTS", os.path.join(STATE, "artifacts"))
 WEBHOOK_FILE = os.path.join(STATE, "webhook.jsonl")
 WEBHOOK_PID = os.path.join(STATE, "webhook.pid")
-SITE_LOG = os.path.join(STATE, "site.log")
+SITE_LOG = os.path.join(STATE, "site.log")  # the bring-up's site.yml run
+PLAY_LOG = os.path.join(STATE, "play.log")  # later plays (tests, faults), so SITE_LOG stays the bring-up's
 # SSH like a real fleet: a deploy user with sudo on every node, the lab's deploy key, and the
 # nodes' host keys in a known_hosts file (inventory/examples/lab/fleet/groups.yml uses them).
 SSH_DIR = os.path.join(STATE, "ssh")
@@ -510,7 +511,7 @@ def build_artifacts():
     log("offline artifacts in %s" % ARTIFACTS)
 
 
-def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY, playbook="site.yml"):
+def site_play(extra_args=(), quiet=False, logfile=PLAY_LOG, inventory=INVENTORY, playbook="site.yml"):
     """Run playbooks/site.yml (or another of playbooks/) against the lab; returns (rc, output)."""
     argv = [
         "ansible-playbook",
@@ -803,7 +804,7 @@ def cmd_up(args):
     seed_debian_assets()
     start_webhook()
     if not args.skip_play:
-        rc, _unused = site_play(quiet=args.quiet)
+        rc, _unused = site_play(quiet=args.quiet, logfile=SITE_LOG)
         if rc != 0:
             raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
         wait_ready(args.timeout)
