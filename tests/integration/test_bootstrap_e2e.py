@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bootstrap_harness import RACK, SCRIPT, Registrar, load_sysfs_fixture, require_tools  # noqa: E402
-from helpers import BIN, inventory_list, run  # noqa: E402
+from helpers import inventory_list  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -154,26 +154,7 @@ def test_refusals_exit_with_the_reason_and_write_nothing(registrar, case, exit_c
         time.sleep(1.5)
     elif case == "revoked":
         token = registrar.token("rev", playbook=True)
-        run(
-            [
-                os.path.join(BIN, "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "playbooks/bootstrap_token.yml",
-                "-e",
-                json.dumps(
-                    {
-                        "bootstrap_token_hosts": "localhost",
-                        "bootstrap_token_become": False,
-                        "bootstrap_token_db": registrar.db,
-                        "bootstrap_token_state": "absent",
-                        "bootstrap_token_id": token[:6],
-                    }
-                ),
-            ]
-        )
+        registrar.token_playbook(bootstrap_token_state="absent", bootstrap_token_id=token[:6])
     elif case == "used_up":
         token = registrar.token("once")
         assert one_liner(registrar, "dc1-a02-once", token, machine_id="1" * 32).returncode == 0

@@ -36,7 +36,8 @@ STATE = os.environ.get("ACCELMON_LAB_DIR", "/var/tmp/accelmon-lab")
 ARTIFACTS = os.environ.get("ACCELMON_LAB_ARTIFACTS", os.path.join(STATE, "artifacts"))
 WEBHOOK_FILE = os.path.join(STATE, "webhook.jsonl")
 WEBHOOK_PID = os.path.join(STATE, "webhook.pid")
-SITE_LOG = os.path.join(STATE, "site.log")
+SITE_LOG = os.path.join(STATE, "site.log")  # the bring-up's site.yml run
+PLAY_LOG = os.path.join(STATE, "play.log")  # later plays (tests, faults), so SITE_LOG stays the bring-up's
 # SSH like a real fleet: a deploy user with sudo on every node, the lab's deploy key, and the
 # nodes' host keys in a known_hosts file (inventory/examples/lab/fleet/groups.yml uses them).
 SSH_DIR = os.path.join(STATE, "ssh")
@@ -341,6 +342,15 @@ def ensure_network():
         log("network %s (%s) created" % (NETWORK, SUBNET))
 
 
+def run_systemd_container(name, address, network=NETWORK, image=IMAGE, extra=()):
+    """Start a systemd host (the lab's base image) named name at address on network;
+    extra: more `podman run` options."""
+    podman(
+        "run", "-d", "--name", name, "--hostname", name, "--network", network, "--ip", address,
+        "--systemd", "always", *extra, image, "/sbin/init", capture=True,
+    )  # fmt: skip
+
+
 def ensure_containers():
     for name, host in lab_hosts().items():
         state = container_state(name)
@@ -350,25 +360,8 @@ def ensure_containers():
             podman("start", name, capture=True)
             log("container %s started" % name)
             continue
-        podman(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--hostname",
-            name,
-            "--network",
-            NETWORK,
-            "--ip",
-            host["address"],
-            "--systemd",
-            "always",
-            "--tmpfs",
-            "%s:%s" % (DATASETS_MOUNT, DATASETS_MOUNT_OPTIONS),
-            IMAGE,
-            "/sbin/init",
-            capture=True,
-        )
+        # every lab node has the tmpfs the lab's mount check watches (a dataset mount's stand-in)
+        run_systemd_container(name, host["address"], extra=("--tmpfs", "%s:%s" % (DATASETS_MOUNT, DATASETS_MOUNT_OPTIONS)))
         log("container %s (%s) created" % (name, host["address"]))
     for name in lab_hosts():
         wait_for(
@@ -540,7 +533,7 @@ def build_artifacts():
     log("offline artifacts in %s" % ARTIFACTS)
 
 
-def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY, playbook="site.yml"):
+def site_play(extra_args=(), quiet=False, logfile=PLAY_LOG, inventory=INVENTORY, playbook="site.yml"):
     """Run playbooks/site.yml (or another of playbooks/) against the lab; returns (rc, output)."""
     argv = [
         "ansible-playbook",
@@ -872,7 +865,7 @@ def cmd_up(args):
     seed_debian_assets()
     start_webhook()
     if not args.skip_play:
-        rc, _unused = site_play(quiet=args.quiet)
+        rc, _unused = site_play(quiet=args.quiet, logfile=SITE_LOG)
         if rc != 0:
             raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
         wait_ready(args.timeout)
