@@ -64,7 +64,7 @@ lane_podman() {
   printf '%s\n' "${failed[@]}" > "$lanes/podman.failed"
 }
 lane_python() {
-  step pytest pytest -q -p no:cacheprovider tests/unit tests/integration
+  step pytest pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/unit tests/integration
   step core-2.16 bash tests/core-2.16.sh
   printf '%s\n' "${failed[@]}" > "$lanes/python.failed"
 }

@@ -443,6 +443,11 @@ def seed_prometheus_web():
 
 def ssh_argv(host, *command, known_hosts=KNOWN_HOSTS):
     """ssh to a lab node as the deploy user, host key checked against `known_hosts`."""
+    return ssh_argv_to(address(host), *command, known_hosts=known_hosts)
+
+
+def ssh_argv_to(addr, *command, known_hosts=KNOWN_HOSTS):
+    """ssh to an address as the lab's deploy user, host key checked against `known_hosts`."""
     return [
         "ssh",
         "-i",
@@ -455,7 +460,7 @@ def ssh_argv(host, *command, known_hosts=KNOWN_HOSTS):
         "BatchMode=yes",
         "-o",
         "ConnectTimeout=5",
-        "%s@%s" % (DEPLOY_USER, address(host)),
+        "%s@%s" % (DEPLOY_USER, addr),
         *command,
     ]
 
