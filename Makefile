@@ -74,9 +74,9 @@ demo: system-deps venv collection-link ## the local lab (podman): fleet model ->
 	bash tests/lab/lab.sh up --quiet
 	@echo; echo "== effective policy of $(LAB_TARGET) (per-group thresholds of the lab's fleet model) =="
 	$(BIN)/python tests/tools/show_target.py $(LAB_INVENTORY) $(LAB_TARGET)
-	@echo; echo "Next: make demo-fault KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|clear [HOST=lab-h200]; make demo-down"
+	@echo; echo "Next: make demo-fault KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|mount-gone|port-closed|command-fails|clear [HOST=lab-h200]; make demo-down"
 
-demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|clear [HOST=...]
+demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|mount-gone|port-closed|command-fails|clear [HOST=...]
 	bash tests/lab/lab.sh fault $(KIND) $(HOST)
 	@echo "The alert reaches the webhook within ~30 s: bash tests/lab/lab.sh status"
 
