@@ -126,6 +126,8 @@ def lab_registrar(lab, tmp_path_factory):
         "accelmon_artifacts_dir=%s" % lab.ARTIFACTS,
     ]
     os.makedirs(tmp_path / "registrar")
+    with open(lab.KNOWN_HOSTS, encoding="utf-8") as handle:
+        known_hosts = handle.read()  # the deployer adds the registered hosts' keys: put back after
     registrar = Registrar(
         tmp_path / "registrar",
         inventory=os.path.dirname(lab.INVENTORY),
@@ -161,6 +163,8 @@ def lab_registrar(lab, tmp_path_factory):
         log.close()
         registrar.stop()
         lab.podman("rm", "-f", "-t", "1", NEW_HOST, LATE_HOST, check=False, capture=True)
+        with open(lab.KNOWN_HOSTS, "w", encoding="utf-8") as handle:
+            handle.write(known_hosts)
         # lab-monitoring back to the lab's own inventory: no target left behind for later tests
         rc, _output = lab.site_play(["--limit", lab.MONITORING], quiet=True)
         assert rc == 0, "restoring lab-monitoring failed; see %s" % lab.PLAY_LOG
