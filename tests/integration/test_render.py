@@ -93,6 +93,7 @@ def test_output_tree(rendered):
         "prometheus/file_sd/prometheus.json",
         "prometheus/policy/accelmon_policy.prom",
         "prometheus/prometheus.yml",
+        "prometheus/rules/accelmon-stack.yml",
         "prometheus/rules/accelmon.rules.yml",
     ]
 
