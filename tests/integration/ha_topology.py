@@ -95,11 +95,19 @@ class Topology:
     def __init__(self, base, vm_dedup="1s"):
         self.base = base
         self.procs = {}
+        self.started = {}
         self.logs = {}
         self.ports = {}
         for name in ("sink", "prom-a", "prom-b", "shard-0", "shard-1", "am-a", "am-b", "vm", "vm-global", "vmalert"):
             self.ports[name] = free_port()
-        for name in ("policy-prom-a", "policy-prom-b", "policy-shard-0", "policy-shard-1", "cluster-am-a", "cluster-am-b"):
+        for name in (
+            "policy-prom-a",
+            "policy-prom-b",
+            "policy-shard-0",
+            "policy-shard-1",
+            "cluster-am-a",
+            "cluster-am-b",
+        ):
             self.ports[name] = free_port()
         self.node_ports = [free_port(), free_port()]
         self.emulator_ports = {n: free_port() for n, s in TARGETS.items() if s["gpus"]}
@@ -121,7 +129,9 @@ class Topology:
         fleet = self.base / "fleet"
         fleet.mkdir(exist_ok=True)
         (fleet / "model.yml").write_text(yaml.safe_dump(_model(target_vars)))
-        (self.base / "fleet.accelmon.yml").write_text("plugin: accelmon.monitoring.fleet\nmodel: fleet/\nstrict: true\n")
+        (self.base / "fleet.accelmon.yml").write_text(
+            "plugin: accelmon.monitoring.fleet\nmodel: fleet/\nstrict: true\n"
+        )
 
         ams = ["am-a", "am-b"]
         common = {
@@ -221,7 +231,7 @@ class Topology:
                 "-i",
                 str(self.base / "central.yml"),
                 "-f",
-                "6",
+                "8",
             ],
             timeout=600,
         )
@@ -239,7 +249,9 @@ class Topology:
         return argv
 
     def start_fleet(self):
-        self._spawn("sink", [sys.executable, WEBHOOK_SINK, "--port", str(self.ports["sink"]), "--out", str(self.sink_file)])
+        self._spawn(
+            "sink", [sys.executable, WEBHOOK_SINK, "--port", str(self.ports["sink"]), "--out", str(self.sink_file)]
+        )
         for i in range(len(self.node_ports)):
             self.start_node_exporter(i)
         for name, port in self.emulator_ports.items():
@@ -297,7 +309,9 @@ class Topology:
 
     def start_alertmanagers(self):
         for name in ("am-a", "am-b"):
-            self._spawn(name, self._unit_argv(name, "alertmanager.service", ALERTMANAGER) + ["--cluster.peer-timeout=5s"])
+            self._spawn(
+                name, self._unit_argv(name, "alertmanager.service", ALERTMANAGER) + ["--cluster.peer-timeout=5s"]
+            )
         for name in ("am-a", "am-b"):
             wait_ready(self.url(name) + "/-/ready", self.procs[name], name)
 
@@ -318,6 +332,7 @@ class Topology:
             self._spawn(name, self._unit_argv(name, "prometheus.service", PROMETHEUS))
         for name in names:
             wait_ready(self.url(name) + "/-/ready", self.procs[name], name)
+            self.started[name] = time.time()
 
     def stop(self, name, timeout=20):
         proc = self.procs.get(name)
@@ -436,7 +451,7 @@ def main():
         print("  notifications: %s" % topo.sink_file)
         for name, port in topo.emulator_ports.items():
             print(
-                "  fault: curl -XPOST -d '{\"type\": \"temperature\", \"celsius\": 95, \"device\": 0}' "
+                '  fault: curl -XPOST -d \'{"type": "temperature", "celsius": 95, "device": 0}\' '
                 "http://127.0.0.1:%d/-/fault   # %s overheats" % (port, name)
             )
         print("Ctrl-C stops everything.", flush=True)

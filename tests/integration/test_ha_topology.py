@@ -124,7 +124,7 @@ def test_victoriametrics_stores_the_pairs_series_once(topo):
 
     # both replicas wrote; VictoriaMetrics kept one sample per series and scrape interval
     window = "20s"
-    time.sleep(20)
+    time.sleep(max(0.0, 22 - (time.time() - topo.started["prom-b"])))
     for name in ("prom-a", "prom-b"):
         assert _sum(topo.query(name, "prometheus_remote_storage_samples_total")) > 0
     samples = [
@@ -169,7 +169,11 @@ def test_silence_created_on_one_peer_is_on_the_other(topo, tmp_path):
     sid = result["silence_id"]
     replicated = topo.wait_for(
         "the silence on am-b",
-        lambda: [s for s in http(topo.url("am-b") + "/api/v2/silences")[1] if s["id"] == sid and s["status"]["state"] == "active"],
+        lambda: [
+            s
+            for s in http(topo.url("am-b") + "/api/v2/silences")[1]
+            if s["id"] == sid and s["status"]["state"] == "active"
+        ],
         timeout=30,
     )
     assert replicated[0]["comment"] == "HA test: replicated silence"
@@ -178,7 +182,11 @@ def test_silence_created_on_one_peer_is_on_the_other(topo, tmp_path):
     assert expired.get("changed") is True, expired
     topo.wait_for(
         "the expiry on am-a",
-        lambda: [s for s in http(topo.url("am-a") + "/api/v2/silences")[1] if s["id"] == sid and s["status"]["state"] == "expired"],
+        lambda: [
+            s
+            for s in http(topo.url("am-a") + "/api/v2/silences")[1]
+            if s["id"] == sid and s["status"]["state"] == "expired"
+        ],
         timeout=30,
     )
 
@@ -186,7 +194,11 @@ def test_silence_created_on_one_peer_is_on_the_other(topo, tmp_path):
 def test_fault_notifies_once_and_losing_one_prometheus_and_one_alertmanager_loses_nothing(topo):
     # the accelerator series are in both replicas before the fault
     for name in ("prom-a", "prom-b"):
-        topo.wait_for(name + " scrapes gpu-a", lambda n=name: topo.query(n, 'all_smi_gpu_temperature_celsius{instance="gpu-a"}'), 60)
+        topo.wait_for(
+            name + " scrapes gpu-a",
+            lambda n=name: topo.query(n, 'all_smi_gpu_temperature_celsius{instance="gpu-a"}'),
+            60,
+        )
     topo.fault("gpu-a", {"type": "temperature", "celsius": 95, "device": 0})
     first = topo.wait_for("the notification of gpu-a", lambda: topo.firing(ALERT, "gpu-a"), timeout=90)
     # both replicas fire it; Alertmanager holds one alert without the replica label
@@ -208,7 +220,9 @@ def test_fault_notifies_once_and_losing_one_prometheus_and_one_alertmanager_lose
     topo.stop(notified_by[0])
     topo.stop("prom-a")
     topo.fault("gpu-b", {"type": "temperature", "celsius": 95, "device": 0})
-    second = topo.wait_for("the notification of gpu-b from the survivors", lambda: topo.firing(ALERT, "gpu-b"), timeout=90)
+    second = topo.wait_for(
+        "the notification of gpu-b from the survivors", lambda: topo.firing(ALERT, "gpu-b"), timeout=90
+    )
     assert second[0]["sender"].endswith(":%d" % topo.ports[survivor_am])
     time.sleep(8)
     assert len(topo.firing(ALERT, "gpu-b")) == 1, topo.firing(ALERT, "gpu-b")
@@ -230,11 +244,10 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
     assert owned[0] and owned[1], "the topology's names must spread over both shards"
 
     # every target scraped by exactly one shard: its hashmod share
-    topo.wait_for(
-        "both shards' targets discovered",
-        lambda: all(_scraped(topo, name) for name in shards) and _scraped(topo, shards[0]) | _scraped(topo, shards[1]) == fleet,
-        timeout=30,
-    )
+    try:
+        topo.wait_for("both shards' targets", lambda: [_scraped(topo, name) for name in shards] == owned, timeout=60)
+    except AssertionError:
+        pass  # the assertions below say what differs
     scraped = [_scraped(topo, name) for name in shards]
     assert scraped[0] | scraped[1] == fleet
     assert not scraped[0] & scraped[1]
@@ -267,7 +280,7 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
     expected = 100.0 * len(down) / len(ht.TARGETS)
 
     def fired():
-        alerts = http(topo.url("vmalert") + "/api/v1/alerts")[1]["data"]["alerts"]
+        alerts = http(topo.url("vmalert") + "/api/v1/alerts")[1]["data"]["alerts"] or []
         return [a for a in alerts if a["name"] == "ManyNodesDown" and a["state"] == "firing"]
 
     alerts = topo.wait_for("ManyNodesDown on the global view", fired, timeout=60)
@@ -277,8 +290,15 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
     for i, name in enumerate(shards):
         nodes = [n for n, job in owned[i] if job == "node"]
         percent = 100.0 * len([n for n in nodes if n in down]) / len(nodes)
-        value = topo.query(name, "100 * count(((max_over_time(up{job=\"node\"}[30s]) or up{job=\"node\"}) == 0)) / count(up{job=\"node\"})")
+        value = topo.query(
+            name, '100 * count(((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0)) / count(up{job="node"})'
+        )
         assert abs((_sum(value) if value else 0.0) - percent) < 0.01, (name, value, percent)
-        firing = topo.query(name, 'ALERTS{alertname="ManyNodesDown",alertstate="firing"}')
-        assert bool(firing) == (percent > ht.PERCENT_MANY_DOWN), (name, percent, firing)
-    topo.record(series_per_shard=counts, fleet_series_total=sum(counts), many_nodes_down_global_percent=round(expected, 1))
+        firing_expr = 'ALERTS{alertname="ManyNodesDown",alertstate="firing"}'
+        if percent > ht.PERCENT_MANY_DOWN:
+            topo.wait_for(name + " fires its own ManyNodesDown", lambda n=name: topo.query(n, firing_expr), timeout=20)
+        else:
+            assert topo.query(name, firing_expr) == [], (name, percent)
+    topo.record(
+        series_per_shard=counts, fleet_series_total=sum(counts), many_nodes_down_global_percent=round(expected, 1)
+    )

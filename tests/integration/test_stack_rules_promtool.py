@@ -34,61 +34,70 @@ AM_LABELS = {"instance": "am-a", "job": "alertmanager"}
 # alert -> (interval, eval_time, broken input series, healthy input series, expected labels)
 CASES = {
     "PrometheusBadConfig": (
-        "1m", "20m",
+        "1m",
+        "20m",
         [("prometheus_config_last_reload_successful{%s}" % P, "0x30")],
         [("prometheus_config_last_reload_successful{%s}" % P, "1x30")],
         [dict(P_LABELS, severity="critical")],
     ),
     "PrometheusRuleFailures": (
-        "1m", "30m",
-        [("prometheus_rule_evaluation_failures_total{%s,rule_group=\"g\"}" % P, "0+1x40")],
-        [("prometheus_rule_evaluation_failures_total{%s,rule_group=\"g\"}" % P, "0x40")],
+        "1m",
+        "30m",
+        [('prometheus_rule_evaluation_failures_total{%s,rule_group="g"}' % P, "0+1x40")],
+        [('prometheus_rule_evaluation_failures_total{%s,rule_group="g"}' % P, "0x40")],
         [dict(P_LABELS, rule_group="g", severity="critical")],
     ),
     "PrometheusMissingRuleEvaluations": (
-        "1m", "30m",
-        [("prometheus_rule_group_iterations_missed_total{%s,rule_group=\"g\"}" % P, "0+1x40")],
-        [("prometheus_rule_group_iterations_missed_total{%s,rule_group=\"g\"}" % P, "0x40")],
+        "1m",
+        "30m",
+        [('prometheus_rule_group_iterations_missed_total{%s,rule_group="g"}' % P, "0+1x40")],
+        [('prometheus_rule_group_iterations_missed_total{%s,rule_group="g"}' % P, "0x40")],
         [dict(P_LABELS, rule_group="g", severity="warning")],
     ),
     "PrometheusTSDBCompactionsFailing": (
-        "10m", "8h",
+        "10m",
+        "8h",
         [("prometheus_tsdb_compactions_failed_total{%s}" % P, "0+1x60")],
         [("prometheus_tsdb_compactions_failed_total{%s}" % P, "0x60")],
         [dict(P_LABELS, severity="warning")],
     ),
     "PrometheusTSDBReloadsFailing": (
-        "10m", "8h",
+        "10m",
+        "8h",
         [("prometheus_tsdb_reloads_failures_total{%s}" % P, "0+1x60")],
         [("prometheus_tsdb_reloads_failures_total{%s}" % P, "0x60")],
         [dict(P_LABELS, severity="warning")],
     ),
     "PrometheusNotConnectedToAlertmanagers": (
-        "1m", "20m",
+        "1m",
+        "20m",
         [("prometheus_notifications_alertmanagers_discovered{%s}" % P, "0x30")],
         [("prometheus_notifications_alertmanagers_discovered{%s}" % P, "2x30")],
         [dict(P_LABELS, severity="warning")],
     ),
     "PrometheusErrorSendingAlertsToSomeAlertmanagers": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [
-            ("prometheus_notifications_errors_total{%s,alertmanager=\"http://am-a:9093/api/v2/alerts\"}" % P, "0+10x40"),
-            ("prometheus_notifications_sent_total{%s,alertmanager=\"http://am-a:9093/api/v2/alerts\"}" % P, "0+100x40"),
+            ('prometheus_notifications_errors_total{%s,alertmanager="http://am-a:9093/api/v2/alerts"}' % P, "0+10x40"),
+            ('prometheus_notifications_sent_total{%s,alertmanager="http://am-a:9093/api/v2/alerts"}' % P, "0+100x40"),
         ],
         [
-            ("prometheus_notifications_errors_total{%s,alertmanager=\"http://am-a:9093/api/v2/alerts\"}" % P, "0x40"),
-            ("prometheus_notifications_sent_total{%s,alertmanager=\"http://am-a:9093/api/v2/alerts\"}" % P, "0+100x40"),
+            ('prometheus_notifications_errors_total{%s,alertmanager="http://am-a:9093/api/v2/alerts"}' % P, "0x40"),
+            ('prometheus_notifications_sent_total{%s,alertmanager="http://am-a:9093/api/v2/alerts"}' % P, "0+100x40"),
         ],
         [dict(P_LABELS, alertmanager="http://am-a:9093/api/v2/alerts", severity="warning")],
     ),
     "PrometheusJobScrapeFailures": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [('up{job="node",instance="n%d"}' % i, "0x40" if i < 2 else "1x40") for i in range(10)],
         [('up{job="node",instance="n%d"}' % i, "0x40" if i < 1 else "1x40") for i in range(10)],
         [{"job": "node", "severity": "warning"}],
     ),
     "PrometheusRemoteStorageFailures": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [
             ("prometheus_remote_storage_samples_failed_total{%s}" % RW, "0+5x40"),
             ("prometheus_remote_storage_samples_total{%s}" % RW, "0+100x40"),
@@ -100,7 +109,8 @@ CASES = {
         [dict(RW_LABELS, severity="critical")],
     ),
     "PrometheusRemoteWriteBehind": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [
             ("prometheus_remote_storage_highest_timestamp_in_seconds{%s}" % P, "0+60x40"),
             ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{%s}" % RW, "0+30x40"),
@@ -112,7 +122,8 @@ CASES = {
         [dict(RW_LABELS, severity="critical")],
     ),
     "PrometheusRemoteWriteDesiredShards": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [
             ("prometheus_remote_storage_shards_desired{%s}" % RW, "10x40"),
             ("prometheus_remote_storage_shards_max{%s}" % RW, "5x40"),
@@ -124,25 +135,28 @@ CASES = {
         [dict(RW_LABELS, severity="warning")],
     ),
     "AlertmanagerFailedReload": (
-        "1m", "20m",
+        "1m",
+        "20m",
         [("alertmanager_config_last_reload_successful{%s}" % AM, "0x30")],
         [("alertmanager_config_last_reload_successful{%s}" % AM, "1x30")],
         [dict(AM_LABELS, severity="critical")],
     ),
     "AlertmanagerFailedToSendAlerts": (
-        "1m", "15m",
+        "1m",
+        "15m",
         [
-            ("alertmanager_notifications_failed_total{%s,integration=\"webhook\",reason=\"other\"}" % AM, "0+1x30"),
-            ("alertmanager_notifications_total{%s,integration=\"webhook\"}" % AM, "0+2x30"),
+            ('alertmanager_notifications_failed_total{%s,integration="webhook",reason="other"}' % AM, "0+1x30"),
+            ('alertmanager_notifications_total{%s,integration="webhook"}' % AM, "0+2x30"),
         ],
         [
-            ("alertmanager_notifications_failed_total{%s,integration=\"webhook\",reason=\"other\"}" % AM, "0x30"),
-            ("alertmanager_notifications_total{%s,integration=\"webhook\"}" % AM, "0+2x30"),
+            ('alertmanager_notifications_failed_total{%s,integration="webhook",reason="other"}' % AM, "0x30"),
+            ('alertmanager_notifications_total{%s,integration="webhook"}' % AM, "0+2x30"),
         ],
         [dict(AM_LABELS, integration="webhook", reason="other", severity="warning")],
     ),
     "AlertmanagerMembersInconsistent": (
-        "1m", "30m",
+        "1m",
+        "30m",
         [
             ('alertmanager_cluster_members{instance="am-a",job="alertmanager"}', "1x40"),
             ('alertmanager_cluster_members{instance="am-b",job="alertmanager"}', "2x40"),
@@ -190,6 +204,10 @@ def test_alert_fires_on_a_broken_stack_and_not_on_a_healthy_one(alert, tmp_path)
                 ],
             }
         )
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({"rule_files": ["stack.yml"], "evaluation_interval": "1m", "tests": tests}))
-    proc = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / "test.yml")], capture_output=True, text=True, check=False)
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump({"rule_files": ["stack.yml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    proc = subprocess.run(
+        [PROMTOOL, "test", "rules", str(tmp_path / "test.yml")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
