@@ -149,15 +149,12 @@ def test_victoriametrics_stores_the_pairs_series_once(topo):
 
 
 def test_silence_created_on_one_peer_is_on_the_other(topo, tmp_path):
+    def clustered(name):
+        cluster = http(topo.url(name) + "/api/v2/status")[1]["cluster"]
+        return cluster["status"] == "ready" and len(cluster["peers"]) == 2
+
     for name in ("am-a", "am-b"):
-        status = topo.wait_for(
-            name + " in a 2-peer cluster",
-            lambda n=name: (lambda s: s if s["status"] == "ready" and len(s["peers"]) == 2 else None)(
-                http(topo.url(n) + "/api/v2/status")[1]["cluster"]
-            ),
-            timeout=60,
-        )
-        assert status
+        assert topo.wait_for(name + " in a 2-peer cluster", lambda n=name: clustered(n), timeout=60)
     result = module_run(
         SimpleNamespace(am_url=topo.url("am-a")),
         tmp_path,
@@ -259,7 +256,7 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
             lambda n=name: {r["metric"]["instance"] for r in topo.query(n, "accelmon_alert_route")},
             timeout=30,
         )
-        assert got == {n for n, _ in owned[i]}
+        assert got == {target[0] for target in owned[i]}
     counts = [len(topo.query(name, '{job=~"node|allsmi|accelmon_policy"}')) for name in shards]
 
     # ManyNodesDown where all shards' data meet: vmalert on vm-global, the compiled rule as is
@@ -287,6 +284,7 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
     assert len(alerts) == 1 and abs(float(alerts[0]["value"]) - expected) < 0.01, alerts
 
     # on each shard the same rule counts that shard's nodes only (docs/scale-out.md)
+    firing_expr = 'ALERTS{alertname="ManyNodesDown",alertstate="firing"}'
     for i, name in enumerate(shards):
         nodes = [n for n, job in owned[i] if job == "node"]
         percent = 100.0 * len([n for n in nodes if n in down]) / len(nodes)
@@ -294,7 +292,6 @@ def test_shards_scrape_every_target_once_and_many_nodes_down_counts_the_whole_fl
             name, '100 * count(((max_over_time(up{job="node"}[30s]) or up{job="node"}) == 0)) / count(up{job="node"})'
         )
         assert abs((_sum(value) if value else 0.0) - percent) < 0.01, (name, value, percent)
-        firing_expr = 'ALERTS{alertname="ManyNodesDown",alertstate="firing"}'
         if percent > ht.PERCENT_MANY_DOWN:
             topo.wait_for(name + " fires its own ManyNodesDown", lambda n=name: topo.query(n, firing_expr), timeout=20)
         else:
