@@ -57,9 +57,10 @@ TARGETS = {
     "cpu-f": {"gpus": 0, "node": 0},
 }
 PERCENT_MANY_DOWN = 30
-# The compiled rule groups that count over the whole fleet: evaluated where every shard's
-# data meet (vmalert on vm-global), docs/scale-out.md.
-GLOBAL_RULE_GROUPS = ("accelmon.ManyNodesDown",)
+# The rule groups that count over the whole fleet (ManyNodesDown), written by the role on each
+# shard (prometheus_global_rules_file) and evaluated where every shard's data meet (vmalert on
+# vm-global), docs/scale-out.md.
+GLOBAL_RULES = "{base}/{shard}/config/global/accelmon-global.rules.yml"
 
 
 def _model(target_vars):
@@ -429,11 +430,7 @@ def main():
         topo.start_victoriametrics("vm-global")
         topo.start_alertmanagers()
         topo.start_prometheus(["prom-a", "prom-b", "shard-0", "shard-1"])
-        compiled = yaml.safe_load((base / "shard-0" / "config" / "rules" / "accelmon.rules.yml").read_text())
-        (base / "global.rules.yml").write_text(
-            yaml.safe_dump({"groups": [g for g in compiled["groups"] if g["name"] in GLOBAL_RULE_GROUPS]})
-        )
-        topo.start_vmalert(base / "global.rules.yml", "vm-global", ["am-a", "am-b"])
+        topo.start_vmalert(GLOBAL_RULES.format(base=base, shard="shard-0"), "vm-global", ["am-a", "am-b"])
         print("\nScale-out topology running (files and logs under %s):" % base)
         for name, what in (
             ("prom-a", "HA pair, replica prom-a -> vm"),
