@@ -6,7 +6,8 @@ roles' render tasks and unit templates, Debian's prometheus 2.42, prometheus-ale
 emulator) rather than as systemd containers of the podman lab: the lab is one serialized
 bring-up shared by every e2e test, and two Prometheus, two Alertmanagers, two shards and
 VictoriaMetrics as containers would add minutes of CI time for no extra coverage of the
-configuration (the roles' install path is covered by molecule and the lab e2e).
+configuration (the prometheus and alertmanager roles' install path is covered by molecule
+and the lab e2e).
 
 Claims proved here (docs/scale-out.md):
 - the HA pair's configs differ only in the replica label; both replicas send to every
