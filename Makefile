@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 
 .PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
-        demo demo-fault demo-down bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
+        demo demo-fault demo-down demo-ha bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
         bench-dashboards build clean
 
 help: ## list targets
@@ -82,6 +82,10 @@ demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp
 
 demo-down: ## remove the lab (containers, network, webhook sink)
 	bash tests/lab/lab.sh down
+
+HA_DIR ?=
+demo-ha: venv collection-link ## scale-out topology on loopback (HA pair, Alertmanager cluster, VictoriaMetrics, 2 shards, vmalert); prints URLs; docs/scale-out.md
+	$(BIN)/python tests/integration/ha_topology.py $(if $(HA_DIR),--dir $(HA_DIR),)
 
 LAB_REGISTRAR_DB ?= /var/tmp/accelmon-lab/registrar/registrar.db
 TOKEN_SCOPE ?= infrastructure:lab

@@ -278,6 +278,14 @@ def render_plan(catalog, plan, group_prefix=GROUP_PREFIX, interval=None):
     return {"groups": groups}
 
 
+def global_groups(catalog, rules, group_prefix=GROUP_PREFIX):
+    """The groups of a rule file (dict) whose templates count over targets (ManyNodesDown):
+    with sharded servers they belong where every shard's data meet (vmalert, Thanos or Mimir
+    ruler on the global view, docs/scale-out.md); the rest work on each shard."""
+    names = {"%s.%s" % (group_prefix, name) for name, spec in catalog.rule_templates.items() if is_aggregating(spec)}
+    return {"groups": [g for g in rules["groups"] if g["name"] in names]}
+
+
 def compile_rules(catalog, hosts, group_prefix=GROUP_PREFIX, interval=None):
     """Prometheus rule file (as a dict) for `hosts`; see plan_rules for the arguments."""
     plan, _series = plan_rules(catalog, hosts)

@@ -46,6 +46,13 @@ options:
       - Path of the rule file to write on the target host (for example C(/etc/prometheus/rules/accelmon.yml)).
       - Without it the module only returns RV(rules).
     type: path
+  global_dest:
+    description:
+      - Path of a second rule file holding only the groups of the templates that count over targets
+        (C(ManyNodesDown)), checked with O(validate_command). With sharded servers these belong where every
+        shard's data meet (vmalert, Thanos Ruler or Mimir's ruler on the global view); each shard counts only its
+        own targets. Without it no such file is written.
+    type: path
   rule_templates:
     description:
       - Model-defined rule templates (the C(rule_templates) section of the fleet model, as written), needed when
@@ -213,6 +220,11 @@ checksum:
   returned: when O(dest) is given
   type: str
   sample: 6e642bb8dd5c2e027bf21dd923337cbb4214f827
+global_rules:
+  description: Result of writing the global rule file (C(dest), C(checksum), C(changed), as M(ansible.builtin.copy) returns).
+  returned: when O(global_dest) is given
+  type: dict
+  sample: {dest: /etc/prometheus/global/accelmon-global.rules.yml, changed: true}
 policy:
   description: Result of writing the policy file (C(dest), C(checksum), C(changed), as M(ansible.builtin.copy) returns).
   returned: when O(policy_dest) is given

@@ -357,3 +357,17 @@ def test_interval_and_prefix(hybrid):
     compiled = rc.compile_rules(model.catalog, hosts, group_prefix="fleet", interval="30s")
     assert all(g["name"].startswith("fleet.") and g["interval"] == "30s" for g in compiled["groups"])
     assert [g["name"] for g in compiled["groups"]] == sorted(g["name"] for g in compiled["groups"])
+
+
+def test_global_groups_are_the_templates_that_count_over_targets(hybrid):
+    model, hosts = hybrid
+    compiled = rc.compile_rules(model.catalog, hosts)
+    glob = rc.global_groups(model.catalog, compiled)
+    assert [g["name"] for g in glob["groups"]] == ["accelmon.ManyNodesDown"]
+    assert glob["groups"][0] == next(g for g in compiled["groups"] if g["name"] == "accelmon.ManyNodesDown")
+    # a prefix other than the default, and a fleet where ManyNodesDown is disabled everywhere
+    assert rc.global_groups(model.catalog, rc.compile_rules(model.catalog, hosts, group_prefix="x"), "x")["groups"]
+    off = copy.deepcopy(hosts)
+    for h in off.values():
+        h["alert_rules"]["ManyNodesDown"]["enabled"] = False
+    assert rc.global_groups(model.catalog, rc.compile_rules(model.catalog, off)) == {"groups": []}
