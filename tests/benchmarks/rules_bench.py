@@ -264,7 +264,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # Prometheus gave up (scrape timeout) or stopped
 
     def log_message(self, *args):
         pass
@@ -427,7 +430,7 @@ class Bench:
         Path(self.rule_file).write_text("groups: []\n")
         self.procs = []
 
-    def start(self):
+    def _write_config(self):
         Path(self.tmp, "prometheus.yml").write_text(
             "global: {scrape_interval: %ds, evaluation_interval: %ds, scrape_timeout: %ds}\n"
             "rule_files: [%s]\n"
@@ -445,8 +448,18 @@ class Bench:
             "  - job_name: prometheus\n"
             "    scrape_interval: 5s\n"
             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
-            % (self.interval, self.interval, min(self.interval, 10), self.rule_file,
+            % (self.interval, self.interval, self.interval - 5, self.rule_file,
                self.exporter.server_address[1], self.policy_port, self.port))
+
+    def set_interval(self, interval):
+        """Scrape and evaluation interval of the measured series (reload when it changes)."""
+        if interval != self.interval:
+            self.interval = interval
+            self._write_config()
+            reload(self.base)
+
+    def start(self):
+        self._write_config()
         log = open(os.path.join(self.tmp, "processes.log"), "w")  # noqa: SIM115
         self.procs.append(subprocess.Popen(
             [self.node_exporter, "--collector.disable-defaults", "--collector.textfile",
@@ -542,17 +555,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--evals", type=int, default=7, help="evaluation cycles (and query rounds) measured per size")
-    parser.add_argument("--interval", type=int, default=20, help="scrape and evaluation interval, seconds")
+    parser.add_argument("--interval", type=int, default=0,
+                        help="scrape and evaluation interval, seconds (default 20 below 5k targets, else 60: at 10k "
+                             "both rule sets together take longer than 20s per cycle on a 2-core VM)")
     parser.add_argument("--no-prometheus", action="store_true", help="only compile and count")
     opts = parser.parse_args()
     fleets = [(n, *compile_size(n)) for n in opts.sizes]
     if opts.no_prometheus:
         return 0
-    bench = Bench(opts.interval)
+    bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
     try:
         bench.start()
         for n, model, hosts, compiled, series in fleets:
+            bench.set_interval(opts.interval or (20 if n < 5000 else 60))
             head = bench.load_fleet(hosts, series)
             scrape_s, samples = bench.policy_scrape()
             static = static_rules(
@@ -565,10 +581,17 @@ def main():
             t = time.time()
             load_before = os.getloadavg()[0]
             both = {"groups": compiled["groups"] + static["groups"]}
-            durations = measure(bench.base, bench.rule_file, both, opts.evals, opts.interval)
+            durations = measure(bench.base, bench.rule_file, both, opts.evals, bench.interval)
             print("\n%d targets: %d head series; policy job scrape %.1f ms for %d samples; measured in %.0fs, "
                   "load average %.1f -> %.1f" % (n, head, scrape_s * 1e3, samples, time.time() - t, load_before,
                                                  os.getloadavg()[0]))
+            window = "%ds" % (time.time() - t + 60)
+            policy_up = _scalar(bench.base, 'min_over_time(up{job="accelmon_policy"}[%s])' % window)
+            print("policy job while measured: up min %s, scrape duration max %.1f s%s" % (
+                policy_up, _scalar(bench.base, 'max_over_time(scrape_duration_seconds{job="accelmon_policy"}[%s])'
+                                   % window),
+                "" if policy_up == 1 else " -- A POLICY SCRAPE FAILED: the compiled rules read no policy series for a"
+                " while, their figures are too low"))
             names = [g["name"].split(".", 1)[1] for g in compiled["groups"]]
             templates = [name for name in names if "static." + name in durations]
             print("rule-group evaluation time per template, median (min-max) of %d evaluations, ms" % opts.evals)
