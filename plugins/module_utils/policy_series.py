@@ -15,7 +15,7 @@ lives in two series families that Prometheus scrapes from a textfile on its own 
         one per target and enabled template whose rule needs it (routes_needed): templates
         without thresholds, aggregating ones (which also carry their parameters as labels, to
         count per parameter set) and any other shape. A template of the usual shape has no
-        route series: its threshold series already say everything (a third fewer series).
+        route series: its threshold series already say everything.
 
 A disabled rule has no series for that target. The values come from the policy
 engine as they are (`accelmon_effective_policy`: thresholds complete, `for` and severity
