@@ -106,9 +106,16 @@ def up_containers(hosts):
 
 
 def down_containers(hosts):
-    for name in hosts:
-        sh("podman", "rm", "-f", "-t", "2", name, check=False)
+    sh("podman", "rm", "-f", "-t", "2", *hosts, check=False, timeout=600)
     sh("podman", "network", "rm", NETWORK, check=False)
+
+
+def mem_available_mib():
+    with open("/proc/meminfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def container_memory_mib(hosts):
@@ -212,7 +219,6 @@ def inventory(base, hosts, artifacts):
         "all": {
             "hosts": {
                 h: {
-                    "ansible_ssh_host": h,
                     "accelmon_accelerators": [{"vendor": "nvidia", "model": "NVIDIA H200", "count": 1}],
                 }
                 for h in hosts
@@ -340,6 +346,7 @@ def main():
     sh("bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), artifacts)
     write_artifact(artifacts, "0.26.0")
     central = Central(base, hosts)
+    avail_before = mem_available_mib()
     t0 = time.monotonic()
     try:
         up_containers(hosts)
@@ -370,6 +377,7 @@ def main():
             ],
         )
         mem = container_memory_mib(hosts)
+        avail_after = mem_available_mib()
     finally:
         if not args.keep:
             central.stop()
@@ -379,7 +387,14 @@ def main():
         "\n%d hosts (podman systemd containers, 1 emulated GPU each), forks %d, %d CPUs"
         % (args.hosts, args.forks, os.cpu_count())
     )
-    print("containers up: %.0f s; their memory after the rollouts: %s MiB" % (t_up, "%.0f" % mem if mem else "n/a"))
+    print(
+        "containers up: %.0f s; their memory after the rollouts: %s MiB (podman stats)"
+        % (t_up, "%.0f" % mem if mem else "n/a")
+    )
+    print(
+        "host MemAvailable: %.0f MiB before the containers, %.0f MiB after the rollouts (%.0f MiB used by them)"
+        % (avail_before, avail_after, avail_before - avail_after)
+    )
     print("| rollout | batches | wall total | per batch (min / median / max) | controller peak RSS |")
     print("| --- | --- | --- | --- | --- |")
     for r in (first, second):
