@@ -6,7 +6,8 @@
 #   tests/lab/lab.sh status                          URLs, targets up, rules loaded, alerts firing
 #   tests/lab/lab.sh fault KIND [HOST] [--device N] [--celsius C]
 #                    KIND: gpu-overtemp | gpu-vanish | node-down | clear   (HOST default lab-h200)
-#   tests/lab/lab.sh down                            remove containers, network, webhook sink
+#   tests/lab/lab.sh down                            remove containers, network, webhook sink, ARA
+#   eval "$(tests/lab/lab.sh env)"                   ansible-playbook then reaches the lab and records into its ARA
 #
 # env: ACCELMON_LAB_DIR (state, default /var/tmp/accelmon-lab), VENV (default <repo>/.venv)
 set -euo pipefail
