@@ -120,7 +120,7 @@ bench-registrar: venv collection-link ## seconds per registration through the re
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
 	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3
 
-ROLLOUT_BENCH_ARGS ?= --hosts 50 --forks 10 --concurrency 10
+ROLLOUT_BENCH_ARGS ?= --hosts 50 --forks 10 --concurrency 10 --raise-inotify
 bench-rollout: system-deps venv collection-link ## rollout.yml over 50 podman systemd hosts: install all at once, upgrade rolling 10 (root, podman)
 	$(BIN)/python tests/benchmarks/rollout_scale.py $(ROLLOUT_BENCH_ARGS)
 
