@@ -364,11 +364,16 @@ def run_rollout(label, inv, central, forks, extra):
     threading.Thread(target=sample, daemon=True).start()
     batches = []
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        m = PROGRESS_RE.search(line)
-        if m:
-            batches.append((time.monotonic() - start, m.group(0)))
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            m = PROGRESS_RE.search(line)
+            if m:
+                batches.append((time.monotonic() - start, m.group(0)))
+                print("  %s +%.0fs %s" % (label, batches[-1][0], m.group(0)), flush=True)
+    finally:
+        if proc.poll() is None:  # interrupted (SIGTERM): no rollout left running
+            proc.terminate()
     rc = proc.wait()
     done.set()
     total = time.monotonic() - start
