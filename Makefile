@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 
 .PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
-        demo demo-fault demo-down bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
+        demo demo-fault demo-down demo-ha bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
         bench-dashboards bench-rollout build clean
 
 help: ## list targets
@@ -74,14 +74,18 @@ demo: system-deps venv collection-link ## the local lab (podman): fleet model ->
 	bash tests/lab/lab.sh up --quiet
 	@echo; echo "== effective policy of $(LAB_TARGET) (per-group thresholds of the lab's fleet model) =="
 	$(BIN)/python tests/tools/show_target.py $(LAB_INVENTORY) $(LAB_TARGET)
-	@echo; echo "Next: make demo-fault KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|clear [HOST=lab-h200]; make demo-down"
+	@echo; echo "Next: make demo-fault KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|mount-gone|port-closed|command-fails|clear [HOST=lab-h200]; make demo-down"
 
-demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|clear [HOST=...]
+demo-fault: venv collection-link ## inject a fault in the lab: KIND=gpu-overtemp|gpu-vanish|node-down|allsmi-restart|allsmi-stop|gpu-xid|mount-gone|port-closed|command-fails|clear [HOST=...]
 	bash tests/lab/lab.sh fault $(KIND) $(HOST)
 	@echo "The alert reaches the webhook within ~30 s: bash tests/lab/lab.sh status"
 
 demo-down: ## remove the lab (containers, network, webhook sink)
 	bash tests/lab/lab.sh down
+
+HA_DIR ?=
+demo-ha: venv collection-link ## scale-out topology on loopback (HA pair, Alertmanager cluster, VictoriaMetrics, 2 shards, vmalert); prints URLs; docs/scale-out.md
+	$(BIN)/python tests/integration/ha_topology.py $(if $(HA_DIR),--dir $(HA_DIR),)
 
 LAB_REGISTRAR_DB ?= /var/tmp/accelmon-lab/registrar/registrar.db
 TOKEN_SCOPE ?= infrastructure:lab

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the collection, in the order CI runs them (`make test` calls this).
-# Steps: system packages, lint, ansible-test sanity and units, molecule on systemd
-# containers, the lab end-to-end alert test, then the pytest suite (unit + integration with
-# real Prometheus, Alertmanager, promtool/amtool). Set SKIP_STEPS="molecule sanity" (space separated) to skip steps locally.
+# Steps: system packages, lint, ansible-test sanity and units; then two lanes side by side:
+# molecule on systemd containers and the lab end to end (podman), and the pytest suite (unit
+# + integration with real Prometheus, Alertmanager, promtool/amtool, VictoriaMetrics) and
+# ansible-core 2.16. Set SKIP_STEPS="molecule sanity" (space separated) to skip steps locally.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,11 +51,40 @@ step lint lint
 step ansible-doc argument_specs_and_docs
 step sanity bash tests/ansible-test.sh sanity
 step ansible-test-units bash tests/ansible-test.sh units
-step molecule bash tests/molecule/run.sh
-# the lab end to end: podman systemd hosts, site.yml, faults -> routed alerts (tears down after)
-step e2e env ACCELMON_E2E_REQUIRED=1 pytest -q -p no:cacheprovider tests/e2e
-step pytest pytest -q -p no:cacheprovider tests/unit tests/integration
-step core-2.16 bash tests/core-2.16.sh
+
+# Two lanes at once: the podman lane (molecule, then the lab end to end: podman systemd
+# hosts, site.yml, faults -> routed alerts) spends most of its time waiting for alerts, so
+# the Python lane (pytest with real Prometheus/Alertmanager, then ansible-core 2.16) runs
+# beside it. Each line is prefixed with its lane. ACCELMON_SERIAL_STEPS=1 runs them one after
+# the other.
+lanes=$(mktemp -d)
+lane_podman() {
+  step molecule bash tests/molecule/run.sh
+  step e2e env ACCELMON_E2E_REQUIRED=1 pytest -q -p no:cacheprovider tests/e2e
+  printf '%s\n' "${failed[@]}" > "$lanes/podman.failed"
+}
+lane_python() {
+  step pytest pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/unit tests/integration
+  step core-2.16 bash tests/core-2.16.sh
+  printf '%s\n' "${failed[@]}" > "$lanes/python.failed"
+}
+if [ "${ACCELMON_SERIAL_STEPS:-0}" = 1 ]; then
+  lane_podman
+  lane_python
+else
+  before=("${failed[@]}")
+  { lane_podman 2>&1 | sed -u 's/^/[podman] /'; } &
+  { lane_python 2>&1 | sed -u 's/^/[python] /'; } &
+  wait
+  failed=("${before[@]}")
+  for lane in podman python; do
+    [ -f "$lanes/$lane.failed" ] || { failed+=("$lane-lane"); continue; }
+    while IFS= read -r name; do
+      [ -n "$name" ] && [[ " ${failed[*]} " != *" $name "* ]] && failed+=("$name")
+    done < "$lanes/$lane.failed"
+  done
+fi
+rm -rf "$lanes"
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo; echo "FAILED steps: ${failed[*]}"

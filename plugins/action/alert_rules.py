@@ -36,6 +36,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.rule_compiler 
     GROUP_PREFIX,
     RuleCompileError,
     dump_rules_yaml,
+    global_groups,
     plan_rules,
     render_plan,
     summarize,
@@ -44,6 +45,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.rule_compiler 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "dest": {"type": "path"},
+    "global_dest": {"type": "path"},
     "rule_templates": {"type": "dict"},
     "group_prefix": {"type": "str", "default": GROUP_PREFIX},
     "interval": {"type": "str"},
@@ -106,6 +108,19 @@ class ActionModule(ActionBase):
             written = self._write(args["dest"], args["validate_command"], args, dump_rules_yaml(rules), task_vars)
             result.update(written)
             if written.get("failed"):
+                return result
+        if args.get("global_dest"):
+            written = self._write(
+                args["global_dest"],
+                args["validate_command"],
+                args,
+                dump_rules_yaml(global_groups(catalog, rules, args["group_prefix"])),
+                task_vars,
+            )
+            result["global_rules"] = written
+            result["changed"] = bool(result.get("changed") or written.get("changed"))
+            if written.get("failed"):
+                result.update(failed=True, msg=written.get("msg"))
                 return result
         if args.get("policy_dest"):
             written = self._write(

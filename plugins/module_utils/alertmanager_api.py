@@ -11,15 +11,9 @@ tests may hand it another opener with the same signature.
 from __future__ import annotations
 
 import datetime
-import json
 import re
 
-try:
-    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-    from ansible.module_utils.urls import open_url
-except ImportError:  # pragma: no cover - ansible-core is always there in practice
-    open_url = None
-    from urllib.error import HTTPError, URLError
+from ansible_collections.accelmon.monitoring.plugins.module_utils.http_json import JsonApiClient
 
 UTC = datetime.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11 on the target
 
@@ -242,85 +236,20 @@ def select_for_expiry(silences, silence_id=None, matchers=None, created_by=None,
     return sorted(out, key=lambda s: s.get("id") or "")
 
 
-class AlertmanagerClient:
-    """Minimal JSON client for /api/v2/silences."""
+class AlertmanagerClient(JsonApiClient):
+    """Alertmanager's /api/v2/silences (connection options: module_utils/http_json.py)."""
 
-    def __init__(
-        self,
-        url,
-        opener=None,
-        timeout=10,
-        validate_certs=True,
-        url_username=None,
-        url_password=None,
-        headers=None,
-        ca_path=None,
-    ):
-        self.base = str(url).rstrip("/")
-        self.opener = opener or open_url
-        self.timeout = timeout
-        self.validate_certs = validate_certs
-        self.url_username = url_username
-        self.url_password = url_password
-        self.headers = dict(headers or {})
-        self.ca_path = ca_path
-
-    def _request(self, method, path, body=None):
-        headers = {"Accept": "application/json"}
-        headers.update(self.headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        kwargs = {
-            "method": method,
-            "data": data,
-            "headers": headers,
-            "timeout": self.timeout,
-            "validate_certs": self.validate_certs,
-        }
-        if self.url_username:
-            kwargs.update(
-                url_username=self.url_username,
-                url_password=self.url_password,
-                force_basic_auth=True,
-            )
-        if self.ca_path:
-            kwargs["ca_path"] = self.ca_path
-        url = self.base + path
-        try:
-            resp = self.opener(url, **kwargs)
-            raw = resp.read()
-        except HTTPError as exc:
-            detail = ""
-            try:
-                detail = exc.read().decode("utf-8", "replace").strip()
-            except (
-                OSError,
-                AttributeError,
-                ValueError,
-            ):  # pragma: no cover - best effort
-                detail = ""
-            raise AlertmanagerAPIError(f"{method} {url}: HTTP {exc.code} {detail or exc.reason}")
-        except URLError as exc:
-            raise AlertmanagerAPIError(f"{method} {url}: {exc.reason} (is Alertmanager running at {self.base}?)")
-        except (OSError, ValueError) as exc:  # socket timeouts, bad URLs
-            raise AlertmanagerAPIError(f"{method} {url}: {exc}")
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise AlertmanagerAPIError(f"{method} {url}: answer is not JSON: {raw[:200]!r}")
+    error = AlertmanagerAPIError
+    service = "Alertmanager"
 
     def list_silences(self):
-        return self._request("GET", "/api/v2/silences") or []
+        return self.request("GET", "/api/v2/silences") or []
 
     def create_silence(self, body):
-        answer = self._request("POST", "/api/v2/silences", body) or {}
+        answer = self.request("POST", "/api/v2/silences", body) or {}
         if "silenceID" not in answer:
             raise AlertmanagerAPIError(f"POST /api/v2/silences returned no silenceID: {answer!r}")
         return answer["silenceID"]
 
     def expire_silence(self, silence_id):
-        self._request("DELETE", f"/api/v2/silence/{silence_id}")
+        self.request("DELETE", f"/api/v2/silence/{silence_id}")

@@ -23,10 +23,13 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import fcntl
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_registrar as reg
@@ -62,12 +65,65 @@ def last_line(text):
     return lines[-1][:300] if lines else ""
 
 
-def deploy_one(conn, template, timeout=3600, run=subprocess.run):
-    """Deploy the next registered host; returns (name, status) or None when the queue is empty."""
+def known_hosts_text(text, names, keys):
+    """known_hosts content: every plain line naming one of `names` dropped (a re-registered or
+    re-installed host), then one line per key for all of `names` ("name,address TYPE KEY")."""
+    wanted = {n.lower() for n in names}
+    kept = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        hosts = fields[0].lower().split(",") if fields and not line.lstrip().startswith("#") else []
+        if not wanted.intersection(hosts):
+            kept.append(line)
+    kept.extend("%s %s" % (",".join(names), key) for key in keys)
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+def trust_host_keys(path, names, keys):
+    """Write `keys` for `names` into the known_hosts file `path` (locked, replaced atomically)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            text, mode = "", 0o644
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".known_hosts.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(known_hosts_text(text, names, keys))
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+def _trust_registered_host(conn, registration_id, known_hosts):
+    row = conn.execute("SELECT document FROM registrations WHERE id = ?", (registration_id,)).fetchone()
+    keys = reg.registered_host_keys(conn, registration_id)
+    if not known_hosts or not row or not keys:
+        return
+    doc = json.loads(row[0])
+    trust_host_keys(known_hosts, [doc["name"], doc["address"]], keys)
+
+
+def deploy_one(conn, template, timeout=3600, run=subprocess.run, known_hosts=None):
+    """Deploy the next registered host; returns (name, status) or None when the queue is empty.
+
+    With `known_hosts`, the host keys the host registered with are written there first (for
+    its name and address), so that the deployment's SSH connections check them."""
     claimed = claim_next(conn)
     if claimed is None:
         return None
     registration_id, name = claimed
+    try:
+        _trust_registered_host(conn, registration_id, known_hosts)
+    except OSError as exc:
+        reg.set_status(conn, registration_id, "failed", "cannot write %s: %s" % (known_hosts, exc))
+        return name, "failed"
     try:
         argv = command_for(template, name)
         # the registrar's PYTHONPATH holds a partial ansible_collections tree: not for ansible
@@ -99,7 +155,7 @@ def main(argv=None):
         return 1
     conn = bt.connect(config.db)
     while True:
-        done = deploy_one(conn, config.deploy_command, config.deploy_timeout)
+        done = deploy_one(conn, config.deploy_command, config.deploy_timeout, known_hosts=config.known_hosts)
         if done is not None:
             sys.stderr.write("accelmon deployer: %s %s\n" % done)
             sys.stderr.flush()

@@ -69,6 +69,10 @@ DEFAULTS = {
     # deployment from the registrar, the controller deploys on its own schedule.
     "deploy_command": [],
     "deploy_timeout": 3600,
+    # known_hosts file the deployer adds each registered host's SSH host keys to (name and
+    # address) before deploying it; the controller's ssh must read it (UserKnownHostsFile).
+    # None: the registrar keeps the keys, the operator trusts the hosts' keys some other way.
+    "known_hosts": None,
     "deploy_poll_seconds": 5,
 }
 
@@ -296,6 +300,14 @@ class _DirLock:
         return False
 
 
+def registered_host_keys(conn, registration_id):
+    """The SSH host keys a registration sent (sorted "TYPE BASE64" strings; [] for none)."""
+    row = conn.execute(
+        "SELECT keys FROM registration_host_keys WHERE registration_id = ?", (registration_id,)
+    ).fetchone()
+    return sorted(row[0].split("\n")) if row and row[0] else []
+
+
 def register(config, conn, request, now=None, view=None):
     """Register a validated request; returns (http status, response dict) or raises RequestError."""
     now = time.time() if now is None else now
@@ -326,7 +338,7 @@ def register(config, conn, request, now=None, view=None):
                 raise br.RequestError(409, "already_registered", "this machine is already registered as %s" % reg_name)
             old = json.loads(document)
             comparable = dict(doc, description=old.get("description"))
-            if comparable != old:
+            if comparable != old or registered_host_keys(conn, reg_id) != (request.get("ssh_host_keys") or []):
                 raise br.RequestError(
                     409,
                     "changed",
@@ -359,6 +371,11 @@ def register(config, conn, request, now=None, view=None):
                 " created, updated) VALUES (?, ?, ?, ?, ?, ?, 'registered', NULL, ?, ?)",
                 (registration_id, name, request["machine_id"], info["id"], path, json.dumps(doc), now, now),
             )
+            if request.get("ssh_host_keys"):
+                conn.execute(
+                    "INSERT INTO registration_host_keys (registration_id, keys) VALUES (?, ?)",
+                    (registration_id, "\n".join(request["ssh_host_keys"])),
+                )
             try:
                 _write_exclusive(path, _dump(doc, registration_id))
             except FileExistsError:

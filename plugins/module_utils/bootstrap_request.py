@@ -20,6 +20,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 import ipaddress
 import json
 import re
@@ -48,9 +50,16 @@ RESERVED_NAMES = frozenset(["localhost", "all", "ungrouped"])
 PCI_RE = re.compile(r"[0-9a-f]{4}:[0-9a-f]{4}:[0-9a-f]{6}(:[0-9a-f]{4})?(:vf)?")
 DMI_VALUE_RE = re.compile(r"[\x20-\x7e]{0,128}")
 CLOUD_KEYS = ("instance_id", "instance_type", "region", "zone", "account_id", "project")
+# The host's SSH host keys as /etc/ssh/ssh_host_*_key.pub hold them, without the comment:
+# the deployer writes them into the controller's known_hosts, so that the first SSH
+# connection to a registered host is checked against what the host sent with its token.
+MAX_HOST_KEYS = 4
+HOST_KEY_RE = re.compile(
+    r"(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) ([A-Za-z0-9+/]{40,2000}={0,2})"
+)
 
 REQUIRED = ("token", "hostname", "machine_id", "addresses")
-OPTIONAL = ("pci", "dmi", "cloud", "primary_group", "groups", "agent")
+OPTIONAL = ("pci", "dmi", "cloud", "primary_group", "groups", "agent", "ssh_host_keys")
 # Fields a host must never set, with why: they decide how the host is reached or judged.
 FORBIDDEN = {
     "vars": "host variables come from the fleet model, never from the host",
@@ -265,12 +274,39 @@ def _groups(data):
     return primary, groups
 
 
+def ssh_host_keys(value):
+    """The host's public SSH host keys, each "TYPE BASE64" (the key blob must name TYPE)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_HOST_KEYS:
+        raise _bad("ssh_host_keys must be a list of at most %d public keys" % MAX_HOST_KEYS)
+    out = []
+    for item in value:
+        match = HOST_KEY_RE.fullmatch(item) if isinstance(item, str) else None
+        if match is None:
+            raise _bad(
+                "ssh_host_keys: %r is not 'TYPE BASE64' with TYPE ssh-ed25519, ecdsa-sha2-nistp256/384/521 "
+                "or ssh-rsa (the first two fields of /etc/ssh/ssh_host_*_key.pub)" % (_short(item),)
+            )
+        keytype, encoded = match.groups()
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise _bad("ssh_host_keys: the %s key is not valid base64" % keytype)
+        size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+        if blob[4 : 4 + size] != keytype.encode("ascii") or (keytype == "ssh-ed25519" and len(blob) != 51):
+            raise _bad("ssh_host_keys: the %s key's data is not a %s public key" % (keytype, keytype))
+        if "%s %s" % (keytype, encoded) not in out:
+            out.append("%s %s" % (keytype, encoded))
+    return sorted(out)
+
+
 def parse_registration(data, allowed_networks=()):
     """Check a registration request (a parsed JSON object); returns the clean request.
 
     The result holds: token, hostname, machine_id, address (picked from addresses),
     accelerators (recognised in pci), provider (from dmi), cloud, primary_group (or None),
-    groups (or None), agent.
+    groups (or None), agent, ssh_host_keys (a sorted list, maybe empty).
     """
     for key in sorted(data):
         if key in FORBIDDEN:
@@ -304,6 +340,7 @@ def parse_registration(data, allowed_networks=()):
         "primary_group": primary,
         "groups": groups,
         "agent": agent,
+        "ssh_host_keys": ssh_host_keys(data.get("ssh_host_keys")),
     }
 
 

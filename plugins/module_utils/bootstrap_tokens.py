@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS registrations (
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
+-- the SSH host keys a registered host sent ("TYPE BASE64" lines), for the deployer's known_hosts
+CREATE TABLE IF NOT EXISTS registration_host_keys (
+    registration_id TEXT PRIMARY KEY REFERENCES registrations(id) ON DELETE CASCADE,
+    keys TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT NOT NULL,
     label TEXT NOT NULL,

@@ -506,6 +506,8 @@ BUILTIN_RULE_TEMPLATES = {
         " (accelmon_check_runner_success 0), or node_exporter cannot read a textfile"
         " (node_textfile_scrape_error). See systemctl status 'accelmon-check-*'.",
         "accelmon check runner, node_exporter textfile collector",
+        "Without it a stopped runner would silently freeze every check result at its last value; "
+        "5 minutes so a timer delayed on a busy node does not fire it.",
     ),
     "SmartDiskUnhealthy": _rule(
         {},
@@ -515,6 +517,8 @@ BUILTIN_RULE_TEMPLATES = {
         "Disk {{ $labels.disk }} on {{ $labels.instance }} fails its SMART self-assessment",
         "smartctl reports the overall-health self-assessment as FAILED; replace the disk.",
         "accelmon check runner (smartctl --json, smartmon names)",
+        "The drive's own overall-health verdict (or smartctl's 'disk failing' exit bit): a disk "
+        "predicted to fail, a state it latches, no `for` needed.",
     ),
     "PortUnreachable": _rule(
         {},
@@ -524,6 +528,8 @@ BUILTIN_RULE_TEMPLATES = {
         "Port {{ $labels.item }} is not accepting connections on {{ $labels.instance }}",
         "The TCP connect was refused, timed out or failed.",
         "accelmon check runner",
+        "A listener the node or its jobs depend on (a local daemon, a remote dependency); "
+        "1 minute rides out a service restart.",
     ),
     "LicenseExpiring": _rule(
         {"days": _p("number", 14, "days before expiry at which the rule fires")},
@@ -534,6 +540,8 @@ BUILTIN_RULE_TEMPLATES = {
         "Licence {{ $labels.item }} on {{ $labels.instance }} expires within its threshold or cannot be checked",
         "Days left: {{ $value }} (1 without a date: no expiry date found, server unreachable or an error).",
         "accelmon check runner",
+        "Days of warning to renew before jobs stop; a licence that cannot be checked is reported "
+        "the same way, since nobody would notice it expire.",
     ),
     "CheckCommandFailed": _rule(
         {},
@@ -543,7 +551,8 @@ BUILTIN_RULE_TEMPLATES = {
         "Check command {{ $labels.item }} failed on {{ $labels.instance }}",
         "The command exited non-zero, timed out or could not start (accelmon_check_command_exit_code).",
         "accelmon check runner",
-        "Without it a stopped runner would silently freeze every check result at its last value.",
+        "The site's own health commands; the runner's timeout and interval debounce them, and the "
+        "item label names the command that failed.",
     ),
 }
 

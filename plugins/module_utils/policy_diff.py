@@ -11,19 +11,25 @@ from __future__ import annotations
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series import (
     ROUTE_METRIC,
+    THRESHOLD_METRIC,
+    routes_needed,
     series_text,
     threshold_series_text,
 )
 
 
-def _series_of(target, leaf):
-    """The policy series (docs/alert-rules.md) a leaf change moves, or None."""
+def _series_of(target, leaf, templates):
+    """The policy series (docs/alert-rules.md) a leaf change moves, or None: a threshold's
+    series, else the target's route series of the template, or its threshold series where
+    the template has no route series (the usual shape, policy_series.routes_needed)."""
     parts = leaf.split(".")
     if parts[0] != "alert_rules" or len(parts) < 3:
         return None
     if parts[2] == "thresholds" and len(parts) == 4:
         return threshold_series_text(target, parts[1], parts[3])
-    return series_text(ROUTE_METRIC, {"instance": target, "alertname": parts[1]})
+    spec = templates.get(parts[1])
+    metric = THRESHOLD_METRIC if spec is not None and not routes_needed(spec) else ROUTE_METRIC
+    return series_text(metric, {"instance": target, "alertname": parts[1]})
 
 
 def policy_diff(old_model, new_model):
@@ -31,8 +37,10 @@ def policy_diff(old_model, new_model):
 
     A change is {"old", "new", "old_source", "new_source"}; a leaf missing on one side
     (a template added or removed) has None there. Alert-rule leaves also name the policy
-    series they move ("series": the threshold series of a threshold, else the route series).
+    series they move ("series": the threshold series of a threshold, else the route series,
+    or the threshold series of templates without route series).
     """
+    templates = dict(old_model.catalog.rule_templates, **new_model.catalog.rule_templates)
     old_names = set(old_model.targets)
     new_names = set(new_model.targets)
     changed = {}
@@ -60,7 +68,7 @@ def policy_diff(old_model, new_model):
                 "old_source": before["source"] if before else None,
                 "new_source": after["source"] if after else None,
             }
-            series = _series_of(name, leaf)
+            series = _series_of(name, leaf, templates)
             if series:
                 leaves[leaf]["series"] = series
         if leaves:

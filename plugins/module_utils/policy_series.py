@@ -7,15 +7,17 @@ The rules (rule_compiler) are one per template and `for` value; what differs per
 lives in two series families that Prometheus scrapes from a textfile on its own host
 (docs/alert-rules.md):
 
-    accelmon_alert_route{instance, alertname, accelmon_for, group, severity, team,
-                         accelmon_receiver, <free labels>[, accelmon_param_<p>]} 1
-        one per target and enabled template: the labels its alerts carry (aggregating
-        templates also carry their parameters as labels, to count per parameter set);
-    accelmon_alert_threshold{instance, alertname, param, <the route labels but group>} <value>
-        one per target, enabled template and threshold parameter (carrying the routing
-        labels lets a rule filter and label with one join).
+    accelmon_alert_threshold{instance, alertname, param, accelmon_for, severity, team,
+                             accelmon_receiver, <free labels>[, accelmon_param_<p>]} <value>
+        one per target, enabled template and threshold parameter; it carries the routing
+        labels, so the usual rule (`<expr> > ${p}`) filters and labels with this one join;
+    accelmon_alert_route{<the threshold labels but param>, group} 1
+        one per target and enabled template whose rule needs it (routes_needed): templates
+        without thresholds, aggregating ones (which also carry their parameters as labels, to
+        count per parameter set) and any other shape. A template of the usual shape has no
+        route series: its threshold series already say everything.
 
-A disabled rule has neither series for that target. The values come from the policy
+A disabled rule has no series for that target. The values come from the policy
 engine as they are (`accelmon_effective_policy`: thresholds complete, `for` and severity
 set); this module only lays them out. Pure Python, no Ansible imports.
 """
@@ -23,6 +25,11 @@ set); this module only lays them out. Pure Python, no Ansible imports.
 from __future__ import annotations
 
 import hashlib
+import re
+
+from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_catalog import (
+    PLACEHOLDER_RE,
+)
 
 THRESHOLD_METRIC = "accelmon_alert_threshold"
 ROUTE_METRIC = "accelmon_alert_route"
@@ -72,6 +79,40 @@ def promql_string(text):
 def is_aggregating(spec):
     """Aggregating templates (ManyNodesDown) count over targets: their expr uses ${by}."""
     return "${by}" in spec["expr"]
+
+
+_STRINGS_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_GROUPS_RE = re.compile(r"\([^()]*\)|\{[^{}]*\}|\[[^\[\]]*\]")
+_SET_OPERATOR_RE = re.compile(r"\b(?:or|and|unless)\b")
+_FINAL_COMPARISON_RE = re.compile(r"(?:==|!=|>=|<=|>|<)\s*(?:bool\s*)?\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
+
+
+def _top_level(expr):
+    """expr without strings and without anything inside (), {} or []."""
+    text = _STRINGS_RE.sub('""', expr)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _GROUPS_RE.sub("", text)
+    return text
+
+
+def final_comparison(expr, params):
+    """The parameter whose threshold is the root comparison of expr (`<expr> > ${p}` with no
+    other parameter and no top-level and/or/unless), else None."""
+    match = _FINAL_COMPARISON_RE.search(expr)
+    if not match or match.group(1) not in params:
+        return None
+    used = [name for name in PLACEHOLDER_RE.findall(expr) if name in params]
+    if used != [match.group(1)] or _SET_OPERATOR_RE.search(_top_level(expr)):
+        return None
+    return match.group(1)
+
+
+def routes_needed(spec):
+    """Whether the rule of a template reads the route series: every shape but the usual one
+    (one final comparison with the one threshold, whose series carry the labels)."""
+    return is_aggregating(spec) or final_comparison(spec["expr"], spec["parameters"]) is None
 
 
 def shard_of(name, count):
@@ -137,7 +178,8 @@ def target_series(catalog, host, entry):
             )
         labels = route_labels(host, name, spec, rule, alerting, entry.get("primary_group"))
         labels.update(instance=host, alertname=name)
-        out.append((ROUTE_METRIC, labels, 1))
+        if routes_needed(spec):
+            out.append((ROUTE_METRIC, labels, 1))
         # the threshold series carry the routing labels too (one join per rule), not the group
         base = {k: v for k, v in labels.items() if k != GROUP_LABEL}
         thresholds = rule.get("thresholds") or {}

@@ -22,20 +22,14 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.parse
 
 from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_api import (
     AlertmanagerAPIError,
     parse_duration,
     parse_time,
 )
+from ansible_collections.accelmon.monitoring.plugins.module_utils.http_json import JsonApiClient
 
-try:
-    from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-    from ansible.module_utils.urls import open_url
-except ImportError:  # pragma: no cover - ansible-core is always there in practice
-    open_url = None
-    from urllib.error import HTTPError, URLError
 
 _METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -221,44 +215,16 @@ def evaluate(targets, answers, alerts, since, label="instance", severities=("cri
 
 
 # ----------------------------------------------------------------------------- client
-class PrometheusClient:
-    """GETs against Prometheus' HTTP API; another opener (same signature as open_url) in tests."""
+class PrometheusClient(JsonApiClient):
+    """GETs against Prometheus' HTTP API (connection options: module_utils/http_json.py)."""
 
-    def __init__(
-        self,
-        url,
-        opener=None,
-        timeout=10,
-        validate_certs=True,
-        headers=None,
-        url_username=None,
-        url_password=None,
-        ca_path=None,
-    ):
-        self.base = str(url).rstrip("/")
-        self.opener = opener or open_url
-        self.kwargs = {"timeout": timeout, "validate_certs": validate_certs, "headers": dict(headers or {})}
-        if url_username:
-            self.kwargs.update(url_username=url_username, url_password=url_password, force_basic_auth=True)
-        if ca_path:
-            self.kwargs["ca_path"] = ca_path
+    error = GateError
+    service = "Prometheus"
 
     def get(self, path, **params):
-        url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-        try:
-            raw = self.opener(url, method="GET", **self.kwargs).read()
-        except HTTPError as exc:
-            raise GateError(f"GET {url}: HTTP {exc.code} {exc.reason}")
-        except URLError as exc:
-            raise GateError(f"GET {url}: {exc.reason} (is Prometheus running at {self.base}?)")
-        except (OSError, ValueError) as exc:
-            raise GateError(f"GET {url}: {exc}")
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            raise GateError(f"GET {url}: answer is not JSON: {raw[:200]!r}")
+        doc = self.request("GET", path, params=params) or {}
         if doc.get("status") != "success":
-            raise GateError(f"GET {url}: {doc.get('errorType')}: {doc.get('error')}")
+            raise GateError(f"GET {self.base}{path}: {doc.get('errorType')}: {doc.get('error')}")
         return doc["data"]
 
     def query(self, expr):

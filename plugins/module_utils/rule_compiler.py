@@ -50,6 +50,7 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.policy_series 
     TARGETS_METRIC,
     THRESHOLD_METRIC,
     PolicySeriesError,
+    final_comparison,
     is_aggregating,
     policy_series,
     promql_string,
@@ -118,17 +119,23 @@ class TemplatePlan:
 
 
 def plan_from_series(series):
-    """{template: TemplatePlan} from policy series (policy_series.policy_series())."""
+    """{template: TemplatePlan} from policy series (policy_series.policy_series()): the
+    route series, and the threshold series of templates that have no route series."""
     plan = {}
+    instances = {}
     for metric, labels, _value in series:
-        if metric != ROUTE_METRIC:
+        if metric not in (ROUTE_METRIC, THRESHOLD_METRIC):
             continue
-        tp = plan.get(labels["alertname"])
+        name = labels["alertname"]
+        tp = plan.get(name)
         if tp is None:
-            tp = plan[labels["alertname"]] = TemplatePlan()
+            tp = plan[name] = TemplatePlan()
+            instances[name] = set()
         tp.for_values.add(labels[FOR_LABEL])
-        tp.labels.update(k for k in labels if k not in ("instance", "alertname") and k not in NOT_COPIED)
-        tp.hosts += 1
+        tp.labels.update(k for k in labels if k not in ("instance", "alertname", "param") and k not in NOT_COPIED)
+        instances[name].add(labels["instance"])
+    for name, tp in plan.items():
+        tp.hosts = len(instances[name])
     return dict(sorted(plan.items()))
 
 
@@ -149,34 +156,6 @@ def _sort_durations(values):
 
 
 THRESHOLD_TEXT = "the threshold"
-
-
-_STRINGS_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_GROUPS_RE = re.compile(r"\([^()]*\)|\{[^{}]*\}|\[[^\[\]]*\]")
-_SET_OPERATOR_RE = re.compile(r"\b(?:or|and|unless)\b")
-_FINAL_COMPARISON_RE = re.compile(r"(?:==|!=|>=|<=|>|<)\s*(?:bool\s*)?\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
-
-
-def _top_level(expr):
-    """expr without strings and without anything inside (), {} or []."""
-    text = _STRINGS_RE.sub('""', expr)
-    previous = None
-    while previous != text:
-        previous = text
-        text = _GROUPS_RE.sub("", text)
-    return text
-
-
-def final_comparison(expr, params):
-    """The parameter whose threshold is the root comparison of expr (`<expr> > ${p}` with no
-    other parameter and no top-level and/or/unless), else None."""
-    match = _FINAL_COMPARISON_RE.search(expr)
-    if not match or match.group(1) not in params:
-        return None
-    used = [name for name in PLACEHOLDER_RE.findall(expr) if name in params]
-    if used != [match.group(1)] or _SET_OPERATOR_RE.search(_top_level(expr)):
-        return None
-    return match.group(1)
 
 
 def rule_expr(template, spec, for_, label_names):
@@ -276,6 +255,14 @@ def render_plan(catalog, plan, group_prefix=GROUP_PREFIX, interval=None):
     if interval:
         groups = [{"name": g["name"], "interval": str(interval), "rules": g["rules"]} for g in groups]
     return {"groups": groups}
+
+
+def global_groups(catalog, rules, group_prefix=GROUP_PREFIX):
+    """The groups of a rule file (dict) whose templates count over targets (ManyNodesDown):
+    with sharded servers they belong where every shard's data meet (vmalert, Thanos or Mimir
+    ruler on the global view, docs/scale-out.md); the rest work on each shard."""
+    names = {"%s.%s" % (group_prefix, name) for name, spec in catalog.rule_templates.items() if is_aggregating(spec)}
+    return {"groups": [g for g in rules["groups"] if g["name"] in names]}
 
 
 def compile_rules(catalog, hosts, group_prefix=GROUP_PREFIX, interval=None):

@@ -16,9 +16,10 @@ description:
   - Reads C(accelmon_effective_policy) and C(accelmon_primary_group) of the given hosts (set by the
     P(accelmon.monitoring.fleet#inventory) inventory plugin) and writes two files.
   - B(Policy series) (O(policy_dest)) in the Prometheus text format. Per host and enabled template, one
-    C(accelmon_alert_route) series with the routing labels (C(accelmon_for), C(severity), C(team),
-    C(accelmon_receiver), C(group), free labels) and one C(accelmon_alert_threshold) series per threshold
-    (C(param), the threshold as value, and the same routing labels). A disabled rule has no series. Served to
+    C(accelmon_alert_threshold) series per threshold (C(param), the threshold as value, and the routing labels
+    C(accelmon_for), C(severity), C(team), C(accelmon_receiver), free labels) and, for templates whose rule
+    reads it (no thresholds, aggregating, or any shape but C(<expr> > ${param})), one C(accelmon_alert_route)
+    series with the same routing labels and C(group). A disabled rule has no series. Served to
     Prometheus from a textfile (the prometheus role runs a node_exporter for it); a threshold change takes effect
     at the next scrape.
   - B(Rules) (O(dest)) with one rule group per template (C(<group_prefix>.<Template>)) and one alerting rule per
@@ -45,6 +46,13 @@ options:
     description:
       - Path of the rule file to write on the target host (for example C(/etc/prometheus/rules/accelmon.yml)).
       - Without it the module only returns RV(rules).
+    type: path
+  global_dest:
+    description:
+      - Path of a second rule file holding only the groups of the templates that count over targets
+        (C(ManyNodesDown)), checked with O(validate_command). With sharded servers these belong where every
+        shard's data meet (vmalert, Thanos Ruler or Mimir's ruler on the global view); each shard counts only its
+        own targets. Without it no such file is written.
     type: path
   rule_templates:
     description:
@@ -177,12 +185,11 @@ rules:
         rules:
           - alert: HighCPUUsage
             expr: >-
-              (100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m])))
-              > on(instance) group_left accelmon_alert_threshold{alertname="HighCPUUsage",param="cpu_percent"})
-              * on(instance) group_left(accelmon_receiver, severity, team)
-              accelmon_alert_route{accelmon_for="10m",alertname="HighCPUUsage"}
+              100 * (1 - avg without (cpu, mode) (rate(node_cpu_seconds_total{mode="idle"}[5m])))
+              > on(instance) group_left(accelmon_receiver, severity, team)
+              accelmon_alert_threshold{accelmon_for="10m",alertname="HighCPUUsage",param="cpu_percent"}
             for: 10m
-            annotations: {summary: "CPU usage on {{ $labels.instance }} is above ...", description: "..."}
+            annotations: {summary: "CPU usage on {{ $labels.instance }} is above its threshold", description: "..."}
 rule_count:
   description: Number of alerting rules compiled (templates x distinct C(for) values at most).
   returned: always
@@ -213,6 +220,11 @@ checksum:
   returned: when O(dest) is given
   type: str
   sample: 6e642bb8dd5c2e027bf21dd923337cbb4214f827
+global_rules:
+  description: Result of writing the global rule file (C(dest), C(checksum), C(changed), as M(ansible.builtin.copy) returns).
+  returned: when O(global_dest) is given
+  type: dict
+  sample: {dest: /etc/prometheus/global/accelmon-global.rules.yml, changed: true}
 policy:
   description: Result of writing the policy file (C(dest), C(checksum), C(changed), as M(ansible.builtin.copy) returns).
   returned: when O(policy_dest) is given

@@ -63,26 +63,12 @@ options:
       - How far (a duration) an existing silence's window may lie from the wanted one and still count as the same.
     type: str
     default: 5m
-  url_username:
-    description: User for basic auth.
-    type: str
-  url_password:
-    description: Password for basic auth.
-    type: str
-  headers:
-    description: Extra HTTP headers (for example C(X-Scope-OrgID) for a multi-tenant Alertmanager such as Mimir's).
-    type: dict
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify the server certificate against.
-    type: path
   timeout:
     description: Seconds to wait for each request.
     type: int
     default: 10
+extends_documentation_fragment:
+  - accelmon.monitoring.http_api
 attributes:
   check_mode:
     support: full
@@ -183,6 +169,10 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_a
     select_for_expiry,
     silence_window,
 )
+from ansible_collections.accelmon.monitoring.plugins.module_utils.http_json import (  # noqa: E402
+    CONNECTION_ARGUMENT_SPEC,
+    connection_options,
+)
 
 
 def run_module(module, client, now):
@@ -274,27 +264,15 @@ def main():
             "comment": {"type": "str"},
             "created_by": {"type": "str"},
             "tolerance": {"type": "str", "default": "5m"},
-            "url_username": {"type": "str"},
-            "url_password": {"type": "str", "no_log": True},
-            "headers": {"type": "dict"},
-            "validate_certs": {"type": "bool", "default": True},
-            "ca_path": {"type": "path"},
             "timeout": {"type": "int", "default": 10},
+            **CONNECTION_ARGUMENT_SPEC,
         },
         required_if=[("state", "present", ("matchers",))],
         mutually_exclusive=[("ends_at", "duration")],
         supports_check_mode=True,
     )
     p = module.params
-    client = AlertmanagerClient(
-        p["url"],
-        timeout=p["timeout"],
-        validate_certs=p["validate_certs"],
-        url_username=p["url_username"],
-        url_password=p["url_password"],
-        headers=p["headers"],
-        ca_path=p["ca_path"],
-    )
+    client = AlertmanagerClient(p["url"], timeout=p["timeout"], **connection_options(p))
     try:
         result = run_module(module, client, datetime.datetime.now(UTC))
     except AlertmanagerAPIError as exc:

@@ -80,26 +80,12 @@ options:
     description: Poll until healthy or O(timeout). C(false) takes one verdict now (what check mode does).
     type: bool
     default: true
-  headers:
-    description: Extra HTTP headers (for example C(X-Scope-OrgID)).
-    type: dict
-  url_username:
-    description: User for basic auth.
-    type: str
-  url_password:
-    description: Password for basic auth.
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify the server certificate against.
-    type: path
   request_timeout:
     description: Seconds to wait for each request.
     type: int
     default: 10
+extends_documentation_fragment:
+  - accelmon.monitoring.http_api
 attributes:
   check_mode:
     support: full
@@ -200,6 +186,10 @@ from ansible_collections.accelmon.monitoring.plugins.module_utils.alertmanager_a
     parse_duration,
     parse_time,
 )
+from ansible_collections.accelmon.monitoring.plugins.module_utils.http_json import (  # noqa: E402
+    CONNECTION_ARGUMENT_SPEC,
+    connection_options,
+)
 from ansible_collections.accelmon.monitoring.plugins.module_utils.rollout_gate import (  # noqa: E402
     GateError,
     PrometheusClient,
@@ -223,12 +213,8 @@ def main():
             "severities": {"type": "list", "elements": "str", "default": ["critical"]},
             "instance_label": {"type": "str", "default": "instance"},
             "wait": {"type": "bool", "default": True},
-            "headers": {"type": "dict"},
-            "url_username": {"type": "str"},
-            "url_password": {"type": "str", "no_log": True},
-            "validate_certs": {"type": "bool", "default": True},
-            "ca_path": {"type": "path"},
             "request_timeout": {"type": "int", "default": 10},
+            **CONNECTION_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
@@ -239,15 +225,7 @@ def main():
         since = parse_time(p["since"]).timestamp() if p["since"] else started
         if p["min_scrapes"] < 1:
             raise GateError("min_scrapes must be at least 1")
-        client = PrometheusClient(
-            p["url"],
-            timeout=p["request_timeout"],
-            validate_certs=p["validate_certs"],
-            headers=p["headers"],
-            url_username=p["url_username"],
-            url_password=p["url_password"],
-            ca_path=p["ca_path"],
-        )
+        client = PrometheusClient(p["url"], timeout=p["request_timeout"], **connection_options(p))
         result = run_gate(
             client,
             targets,

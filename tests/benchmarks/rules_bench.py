@@ -9,20 +9,29 @@ For each fleet size, in one run on one Prometheus:
    overrides on 2 % of the targets), computes every target's effective policy, compiles
    the rules and the policy series, and prints the rule count (against templates x
    distinct `for` values), the policy series count, file sizes and compile time;
-2. serves the measured series of every target (node_exporter / all-smi names, one local
-   exporter, honor_labels) and the policy series from a real node_exporter (Debian's
-   prometheus-node-exporter, textfile collector only, as the prometheus role runs it),
-   and measures rule-group evaluation time (prometheus_rule_group_last_duration_seconds,
-   median over several evaluations) for
+2. serves the measured series of every target (every template's metrics: node_exporter,
+   all-smi, dcgm-exporter, smartmon and check runner names, one local exporter,
+   honor_labels) and the policy series from a real node_exporter (Debian's
+   prometheus-node-exporter, textfile collector only, as the prometheus role runs it), and
+   compares
      compiled - the rules of rule_compiler, joining the policy series,
      static   - one global rule per template with default thresholds, no join,
-   loaded together (so each evaluation cycle sees the same machine load), the same
-   expressions timed as queries alternately (paired, the engine's own evalTotalTime), plus
-   the scrape time and sample count of the policy job
-   (scraped every 60s with a 55s timeout, the prometheus role's defaults).
-Loopback only; every process is stopped at the end. About 10 minutes on 2 cores.
+   in three ways, each with its median and spread (min-max) per side and the ratio:
+   a. rule groups: both rule sets loaded together, so every evaluation cycle runs both under
+      the same machine load; each group's evaluationTime from the rules API (= the metric
+      prometheus_rule_group_last_duration_seconds) for `--evals` cycles after the first;
+      per cycle the sum over the templates per side;
+   b. paired queries: the same expressions as queries, compiled and static alternately per
+      template, `--evals` rounds: the engine's evalTotalTime (wall time) and
+   c. the Prometheus process' CPU time during those queries (/proc: not inflated by the
+      other processes of a shared machine);
+   plus the scrape time and sample count of the policy job (scraped every 60s with a 55s
+   timeout, the prometheus role's defaults).
+The target (issue 7): at 10k targets, ratio <= 1.5 and rules <= templates x distinct `for`.
+Loopback only; every process is stopped at the end. About 30 minutes on 2 cores (10k: 1.3M head
+series, 3 GB of Prometheus memory).
 
-Usage: python tests/benchmarks/rules_bench.py [--sizes 1000 10000] [--evals 3] [--no-prometheus]
+Usage: python tests/benchmarks/rules_bench.py [--sizes 1000 10000] [--evals 7] [--no-prometheus]
 """
 
 import argparse
@@ -46,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".build" / "collections"))
 
+from ansible_collections.accelmon.monitoring.plugins.module_utils import check_probes as probes  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils import policy_series as ps  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils import rule_compiler as rc  # noqa: E402
 from ansible_collections.accelmon.monitoring.plugins.module_utils.fleet_model import build_model  # noqa: E402
@@ -149,9 +159,12 @@ class Exporter(http.server.ThreadingHTTPServer):
     memory below 80 %), so no threshold alert fires in either rule set and the figures
     compare the rules, not the alerts (each active alert costs its own bookkeeping per
     evaluation, the same in both designs); 1 % of the nodes are down (NodeDown fires).
-    Every exporter a GPU node runs is there (dcgm-exporter XID/ECC/NVLink counters,
-    InfiniBand port state, NVMe critical warning, the check runner's series), healthy, so
-    every template's rules read real series in both sets.
+    Every exporter a GPU node runs is there (node_exporter with its textfile collector,
+    all-smi, dcgm-exporter, smartmon, the check runner with one item per check type and
+    every status series, check_probes' own names), healthy, so every template's rules read
+    real series in both sets; DCGM_EXP_XID_ERRORS_COUNT has no series (no XID in the
+    window, as on a healthy GPU). The constant lines are built once per fleet, the
+    time-dependent ones per scrape.
     """
 
     daemon_threads = True
@@ -162,45 +175,87 @@ class Exporter(http.server.ThreadingHTTPServer):
         self.set_hosts(hosts)
 
     def set_hosts(self, hosts):
-        self.cpu_busy = dict((h, 0.1 + 0.4 * (i % 7) / 7.0) for i, h in enumerate(hosts))
+        self.cpu_busy = [0.1 + 0.4 * (i % 7) / 7.0 for i in range(len(hosts))]
         self.hosts = hosts
+        self.constant = "".join(self._constant(i, h) for i, h in enumerate(hosts))
+
+    @staticmethod
+    def _constant(i, h):
+        out = []
+        add = out.append
+        lab = 'instance="%s"' % h
+        add('node_memory_MemTotal_bytes{%s,job="node"} 1.0e12' % lab)
+        add('node_memory_MemAvailable_bytes{%s,job="node"} %d' % (lab, 3e11 + (i % 11) * 5e10))
+        fs = '%s,job="node",device="/dev/nvme0n1p1",fstype="ext4",mountpoint="/"' % lab
+        add('node_filesystem_size_bytes{%s} 1.0e12' % fs)
+        add('node_filesystem_avail_bytes{%s} %d' % (fs, 2e11 + (i % 13) * 4e10))
+        add('node_filesystem_files{%s} 6.4e7' % fs)
+        add('node_filesystem_files_free{%s} %d' % (fs, 3e7 + (i % 13) * 1e6))
+        add('node_filesystem_readonly{%s} 0' % fs)
+        add('node_textfile_scrape_error{%s,job="node"} 0' % lab)
+        gpu = '%s,job="allsmi",gpu="NVIDIA H200",gpu_index="0",gpu_uuid="GPU-%08d"' % (lab, i)
+        add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 40 + i % 30))
+        add('all_smi_gpu_temperature_threshold_slowdown_celsius{%s} 90' % gpu)
+        add('all_smi_gpu_utilization{%s} %d' % (gpu, i % 80))
+        add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, (i % 80) * 1.4e9))
+        add('all_smi_gpu_memory_total_bytes{%s} 1.41e11' % gpu)
+        add('all_smi_gpu_info{%s,type="GPU"} 1' % gpu)
+        for link in range(2):
+            add('all_smi_nvlink_remote_device_type{%s,link_index="%d",remote_type="switch"} 2' % (gpu, link))
+        dcgm = '%s,job="dcgm",gpu="0",UUID="GPU-%08d"' % (lab, i)
+        for name, value in (("XID_ERRORS", 0), ("ECC_DBE_VOL_TOTAL", 0), ("PCIE_LINK_WIDTH", 16),
+                            ("PCIE_REPLAY_COUNTER", 3), ("ROW_REMAP_FAILURE", 0), ("ROW_REMAP_PENDING", 0),
+                            ("THERMAL_VIOLATION", 0), ("UNCORRECTABLE_REMAPPED_ROWS", 0)):
+            add('DCGM_FI_DEV_%s{%s} %d' % (name, dcgm, value))
+        for kind in ("CRC_FLIT", "REPLAY", "RECOVERY"):
+            add('DCGM_FI_DEV_NVLINK_%s_ERROR_COUNT_TOTAL{%s} 0' % (kind, dcgm))
+        ib = '%s,job="node",device="mlx5_0",port="1"' % lab
+        add('node_infiniband_state_id{%s} 4' % ib)
+        add('node_infiniband_physical_state_id{%s} 5' % ib)
+        add('nvme_critical_warning{%s,job="node",device="nvme0"} 0' % lab)
+        add('smartmon_device_smart_healthy{%s,job="node",device="/dev/sda",disk="/dev/sda"} 1' % lab)
+        node = {"instance": h, "job": "node"}
+        checks = [
+            ("mount", "/models", "responsive", None, {}),
+            ("parallel_fs", "/lustre", "responsive", 0.05, {}),
+            ("port", "10.0.0.1:443", "open", None, {}),
+            ("license", "flexlm", "valid", None, {}),
+            ("command", "nccl-smoke", "ok", None, {}),
+        ]
+        ib_port = {"device": "mlx5_0", "port": "1", "link_layer": "InfiniBand"}
+        checks.append(("infiniband", "mlx5_0/1", "active", None, ib_port))
+        for name, value in (("state_id", 4), ("physical_state_id", 5), ("rate_gbps", 400), ("min_rate_gbps", 200)):
+            add(_sample_line(probes.Sample("accelmon_check_infiniband_" + name, dict(node, **ib_port), value)))
+        for check, item, status, duration, extra in checks:
+            for sample in probes.item_samples(check, item, status, duration, dict(node, **extra)):
+                add(_sample_line(sample))
+        add(_sample_line(probes.Sample("accelmon_check_license_expiry_timestamp_seconds",
+                                       dict(node, check="license", item="flexlm"), 4.1e9)))
+        for check in ("mount", "parallel_fs", "port", "license", "command", "infiniband"):
+            add('accelmon_check_runner_success{%s,job="node",check="%s"} 1' % (lab, check))
+        add('up{%s,job="node"} %d' % (lab, 0 if i % 97 == 0 else 1))
+        add('up{%s,job="allsmi"} 1' % lab)
+        add('up{%s,job="dcgm"} 1' % lab)
+        return "\n".join(out) + "\n"
 
     def body(self):
         t = time.time() - self.started
-        out = []
+        now = time.time()
+        out = [self.constant]
         add = out.append
         for i, h in enumerate(self.hosts):
             lab = 'instance="%s"' % h
-            busy = self.cpu_busy[h]
-            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="idle"} %.3f' % (lab, 1e5 + t * (1 - busy)))
-            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="user"} %.3f' % (lab, 1e5 + t * busy))
-            add('node_memory_MemTotal_bytes{%s,job="node"} 1.0e12' % lab)
-            add('node_memory_MemAvailable_bytes{%s,job="node"} %d' % (lab, 3e11 + (i % 11) * 5e10))
-            fs = '%s,job="node",device="/dev/nvme0n1p1",fstype="ext4",mountpoint="/"' % lab
-            add('node_filesystem_size_bytes{%s} 1.0e12' % fs)
-            add('node_filesystem_avail_bytes{%s} %d' % (fs, 2e11 + (i % 13) * 4e10))
-            gpu = '%s,job="allsmi",gpu="NVIDIA H200",gpu_index="0",gpu_uuid="GPU-%08d"' % (lab, i)
-            add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 40 + i % 30))
-            add('all_smi_gpu_utilization{%s} %d' % (gpu, i % 80))
-            add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, (i % 80) * 1.4e9))
-            add('all_smi_gpu_memory_total_bytes{%s} 1.41e11' % gpu)
-            add('all_smi_gpu_info{%s,type="GPU"} 1' % gpu)
-            dcgm = '%s,job="dcgm",gpu="0",UUID="GPU-%08d"' % (lab, i)
-            add('DCGM_FI_DEV_XID_ERRORS{%s} 0' % dcgm)
-            add('DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{%s} 0' % dcgm)
-            for kind in ("CRC_FLIT", "REPLAY", "RECOVERY"):
-                add('DCGM_FI_DEV_NVLINK_%s_ERROR_COUNT_TOTAL{%s} 0' % (kind, dcgm))
-            ib = '%s,job="node",device="mlx5_0",port="1"' % lab
-            add('node_infiniband_state_id{%s} 4' % ib)
-            add('node_infiniband_physical_state_id{%s} 5' % ib)
-            add('nvme_critical_warning{%s,job="node",device="nvme0"} 0' % lab)
-            add('accelmon_check_ok{%s,job="node",check="mount",item="/models"} 1' % lab)
-            add('accelmon_check_duration_seconds{%s,job="node",check="parallel_fs",item="/lustre"} 0.05' % lab)
-            add('accelmon_check_last_run_timestamp_seconds{%s,job="node"} %d' % (lab, time.time() - 30))
-            add('up{%s,job="node"} %d' % (lab, 0 if i % 97 == 0 else 1))
-            add('up{%s,job="allsmi"} 1' % lab)
-        add("")
-        return "\n".join(out).encode()
+            busy = self.cpu_busy[i]
+            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="idle"} %.3f\n' % (lab, 1e5 + t * (1 - busy)))
+            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="user"} %.3f\n' % (lab, 1e5 + t * busy))
+            add('accelmon_check_last_run_timestamp_seconds{%s,job="node"} %d\n' % (lab, now - 30))
+            add('node_textfile_mtime_seconds{%s,job="node",file="/var/lib/accelmon/accelmon_check_mount.prom"} %d\n'
+                % (lab, now - 30))
+        return "".join(out).encode()
+
+
+def _sample_line(sample):
+    return "%s %s" % (ps.series_text(sample.name, sample.labels), ps.format_value(sample.value))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -210,7 +265,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # Prometheus gave up (scrape timeout) or stopped
 
     def log_message(self, *args):
         pass
@@ -226,7 +284,7 @@ def free_port():
 
 
 def get_json(url):
-    with urllib.request.urlopen(url, timeout=60) as resp:
+    with urllib.request.urlopen(url, timeout=300) as resp:
         return json.loads(resp.read().decode())
 
 
@@ -259,49 +317,96 @@ def reload(base):
 
 
 def measure(base, rule_file, rules, evals, interval):
-    """Load `rules`, wait for `evals` evaluations of each group, return {group: median seconds}.
+    """Load `rules`, wait for `evals` evaluations of each group after the first, return
+    {group: [seconds of each evaluation, in order]}.
 
-    Reads prometheus_rule_group_last_duration_seconds (Prometheus scrapes itself every 5s)."""
+    Reads the rules API (each group's `lastEvaluation` and `evaluationTime`, the same figure
+    as prometheus_rule_group_last_duration_seconds) every few seconds. The first evaluation
+    after the reload is left out (it reads every series cold)."""
     Path(rule_file).write_text(rc.dump_rules_yaml(rules))
     reload(base)
     loaded = time.time()
     wanted = {g["name"] for g in rules["groups"]}
     samples = {name: {} for name in wanted}
     deadline = loaded + interval * (evals + 3) + 120
-    while time.time() < deadline and min(len(v) for v in samples.values()) < evals:
-        time.sleep(5)
-        stamps = {}
-        for item in _query(base, "prometheus_rule_group_last_evaluation_timestamp_seconds"):
-            stamps[item["metric"]["rule_group"]] = float(item["value"][1])
-        for item in _query(base, "prometheus_rule_group_last_duration_seconds"):
-            key = item["metric"]["rule_group"]
-            name = key.split(";", 1)[-1]
-            stamp = stamps.get(key, 0)
-            if name in wanted and stamp > loaded:
-                samples[name][stamp] = float(item["value"][1])
-    return {name: statistics.median(v.values()) if v else float("nan") for name, v in samples.items()}
-
-
-def paired(base, compiled, static, reps):
-    """Per template, median query evaluation time (the engine's evalTotalTime, `stats=all`) of
-    its compiled rules and of its static rule, queried alternately so that each pair runs
-    under the same machine load: {template: (compiled seconds, static seconds)}."""
-    static_expr = {g["name"].split(".", 1)[1]: [r["expr"] for r in g["rules"]] for g in static["groups"]}
+    while time.time() < deadline and min(len(v) for v in samples.values()) < evals + 1:
+        time.sleep(min(3, interval / 4.0))
+        for group in get_json(base + "/api/v1/rules")["data"]["groups"]:
+            stamp = group.get("lastEvaluation") or ""
+            if group["name"] in wanted and not stamp.startswith("0001") and group.get("evaluationTime"):
+                samples[group["name"]][stamp] = float(group["evaluationTime"])
     out = {}
-    for group in compiled["groups"]:
-        name = group["name"].split(".", 1)[1]
-        if name not in static_expr:
-            continue
-        times = {"compiled": [], "static": []}
-        for _unused in range(reps):
+    for name, by_stamp in samples.items():
+        stamps = sorted(by_stamp, key=_rfc3339)
+        stamps = [st for st in stamps if _rfc3339(st) > loaded + 1][1 : evals + 1]
+        out[name] = [by_stamp[st] for st in stamps]
+    return out
+
+
+def _rfc3339(text):
+    """Seconds since the epoch of the rules API's timestamps (nanoseconds cut to micro)."""
+    import datetime
+
+    head, _sep, frac = text.rstrip("Z").partition(".")
+    zone = ""
+    for sign in ("+", "-"):
+        if sign in frac:
+            frac, zone = frac.split(sign, 1)
+            zone = sign + zone
+    stamp = datetime.datetime.fromisoformat(head + ("." + frac[:6] if frac else "") + (zone or "+00:00"))
+    return stamp.timestamp()
+
+
+def spread(values):
+    """'median (min-max)' of a list of seconds, in ms."""
+    if not values:
+        return "n/a"
+    return "%.0f (%.0f-%.0f)" % (statistics.median(values) * 1e3, min(values) * 1e3, max(values) * 1e3)
+
+
+def cycle_totals(durations, names):
+    """Per evaluation cycle k, the sum over `names` of each group's k-th evaluation (all
+    groups run every interval, so the k-th evaluations share one time window)."""
+    count = min(len(durations[n]) for n in names)
+    return [sum(durations[n][k] for n in names) for k in range(count)]
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU time of a process, all its threads (/proc/<pid>/stat, clock ticks)."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def paired(base, compiled, static, reps, pid):
+    """The compiled and static expressions of every template as queries, alternately per
+    template, `reps` rounds: the engine's own evalTotalTime (`stats=all`, wall time) and the
+    CPU time the Prometheus process spent on each query (/proc, clock ticks: what other
+    processes' load does not inflate; Prometheus' own scrapes and GC land on either side).
+
+    Returns ({template: (compiled median, static median)} of the wall times, and per side
+    the wall and CPU totals of each round): in each round every pair runs under the load
+    of its moment."""
+    static_expr = {g["name"].split(".", 1)[1]: [r["expr"] for r in g["rules"]] for g in static["groups"]}
+    per = {}
+    rounds = {key: [0.0] * reps for key in ("compiled", "static", "compiled_cpu", "static_cpu")}
+    for rep in range(reps):
+        for group in compiled["groups"]:
+            name = group["name"].split(".", 1)[1]
+            if name not in static_expr:
+                continue
+            times = per.setdefault(name, {"compiled": [], "static": []})
             for kind, exprs in (("compiled", [r["expr"] for r in group["rules"]]), ("static", static_expr[name])):
                 total = 0.0
+                cpu = process_cpu_seconds(pid)
                 for expr in exprs:
                     url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "stats": "all"})
                     total += get_json(url)["data"]["stats"]["timings"]["evalTotalTime"]
+                rounds[kind + "_cpu"][rep] += process_cpu_seconds(pid) - cpu
                 times[kind].append(total)
-        out[name] = (statistics.median(times["compiled"]), statistics.median(times["static"]))
-    return out
+                rounds[kind][rep] += total
+    medians = {n: (statistics.median(t["compiled"]), statistics.median(t["static"])) for n, t in per.items()}
+    return medians, rounds
 
 
 class Bench:
@@ -326,7 +431,7 @@ class Bench:
         Path(self.rule_file).write_text("groups: []\n")
         self.procs = []
 
-    def start(self):
+    def _write_config(self):
         Path(self.tmp, "prometheus.yml").write_text(
             "global: {scrape_interval: %ds, evaluation_interval: %ds, scrape_timeout: %ds}\n"
             "rule_files: [%s]\n"
@@ -344,8 +449,18 @@ class Bench:
             "  - job_name: prometheus\n"
             "    scrape_interval: 5s\n"
             "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
-            % (self.interval, self.interval, min(self.interval, 10), self.rule_file,
+            % (self.interval, self.interval, self.interval - 5, self.rule_file,
                self.exporter.server_address[1], self.policy_port, self.port))
+
+    def set_interval(self, interval):
+        """Scrape and evaluation interval of the measured series (reload when it changes)."""
+        if interval != self.interval:
+            self.interval = interval
+            self._write_config()
+            reload(self.base)
+
+    def start(self):
+        self._write_config()
         log = open(os.path.join(self.tmp, "processes.log"), "w")  # noqa: SIM115
         self.procs.append(subprocess.Popen(
             [self.node_exporter, "--collector.disable-defaults", "--collector.textfile",
@@ -440,18 +555,21 @@ def compile_size(n):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--evals", type=int, default=5, help="evaluations measured per size")
-    parser.add_argument("--interval", type=int, default=20, help="scrape and evaluation interval, seconds")
+    parser.add_argument("--evals", type=int, default=7, help="evaluation cycles (and query rounds) measured per size")
+    parser.add_argument("--interval", type=int, default=0,
+                        help="scrape and evaluation interval, seconds (default 20 below 5k targets, else 60: at 10k "
+                             "both rule sets together take longer than 20s per cycle on a 2-core VM)")
     parser.add_argument("--no-prometheus", action="store_true", help="only compile and count")
     opts = parser.parse_args()
     fleets = [(n, *compile_size(n)) for n in opts.sizes]
     if opts.no_prometheus:
         return 0
-    bench = Bench(opts.interval)
+    bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
     try:
         bench.start()
         for n, model, hosts, compiled, series in fleets:
+            bench.set_interval(opts.interval or (20 if n < 5000 else 60))
             head = bench.load_fleet(hosts, series)
             scrape_s, samples = bench.policy_scrape()
             static = static_rules(
@@ -459,46 +577,57 @@ def main():
                 [g["name"].split(".", 1)[1] for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates],
             )
             # Both rule sets loaded together: every evaluation cycle runs the compiled and the
-            # static group of each template under the same machine load (a shared 2-core VM
-            # makes sequential phases incomparable); medians over `evals` cycles.
+            # static group of each template in the same interval, under the same machine load
+            # (a shared 2-core VM makes sequential phases incomparable).
             t = time.time()
+            load_before = os.getloadavg()[0]
             both = {"groups": compiled["groups"] + static["groups"]}
-            durations = measure(bench.base, bench.rule_file, both, opts.evals, opts.interval)
-            results = {"compiled": durations, "static": durations}
-            print("  %d targets: measured in %.0fs" % (n, time.time() - t))
-            print("\n%d targets: %d head series; policy job scrape %.1f ms for %d samples"
-                  % (n, head, scrape_s * 1e3, samples))
-            print("rule-group evaluation time, median of %d evaluations (ms)" % opts.evals)
-            print("%-28s %6s %10s %10s %8s" % ("template", "rules", "compiled", "static", "ratio"))
-            total_c = total_s = 0.0
+            durations = measure(bench.base, bench.rule_file, both, opts.evals, bench.interval)
+            print("\n%d targets: %d head series; policy job scrape %.1f ms for %d samples; measured in %.0fs, "
+                  "load average %.1f -> %.1f" % (n, head, scrape_s * 1e3, samples, time.time() - t, load_before,
+                                                 os.getloadavg()[0]))
+            window = "%ds" % (time.time() - t + 60)
+            policy_up = _scalar(bench.base, 'min_over_time(up{job="accelmon_policy"}[%s])' % window)
+            print("policy job while measured: up min %s, scrape duration max %.1f s%s" % (
+                policy_up, _scalar(bench.base, 'max_over_time(scrape_duration_seconds{job="accelmon_policy"}[%s])'
+                                   % window),
+                "" if policy_up == 1 else " -- A POLICY SCRAPE FAILED: the compiled rules read no policy series for a"
+                " while, their figures are too low"))
+            names = [g["name"].split(".", 1)[1] for g in compiled["groups"]]
+            templates = [name for name in names if "static." + name in durations]
+            print("rule-group evaluation time per template, median (min-max) of %d evaluations, ms" % opts.evals)
+            print("%-34s %5s %22s %22s %6s" % ("template", "rules", "compiled", "static", "ratio"))
             for group in compiled["groups"]:
                 name = group["name"].split(".", 1)[1]
-                if "static." + name not in results["static"]:
-                    print("%-28s %6d %10.2f  (policy health, no static counterpart)"
-                          % (name, len(group["rules"]), results["compiled"][group["name"]] * 1e3))
+                c = durations[group["name"]]
+                if name not in templates:
+                    print("%-34s %5d %22s  (policy health, no static counterpart)" % (name, len(group["rules"]), spread(c)))
                     continue
-                c = results["compiled"]["accelmon." + name]
-                st = results["static"]["static." + name]
-                total_c += c
-                total_s += st
-                ratio = c / st if st else float("nan")
-                print("%-28s %6d %10.2f %10.2f %8.2f" % (name, len(group["rules"]), c * 1e3, st * 1e3, ratio))
-            template_rules = sum(
-                len(g["rules"]) for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates
-            )
-            print("%-28s %6d %10.2f %10.2f %8.2f" % ("TOTAL (templates)", template_rules,
-                                                     total_c * 1e3, total_s * 1e3, total_c / total_s))
-            print("%d targets: ratio compiled/static %.2f" % (n, total_c / total_s))
-            pairs = paired(bench.base, compiled, static, opts.evals)
-            print("\n%d targets: the same expressions as queries, compiled and static alternately, median of %d (ms)"
-                  % (n, opts.evals))
-            print("%-28s %10s %10s %8s" % ("template", "compiled", "static", "ratio"))
+                st = durations["static." + name]
+                ratio = statistics.median(c) / statistics.median(st) if c and st and statistics.median(st) else float("nan")
+                print("%-34s %5d %22s %22s %6.2f" % (name, len(group["rules"]), spread(c), spread(st), ratio))
+            cyc_c = cycle_totals(durations, [g["name"] for g in compiled["groups"]])
+            cyc_s = cycle_totals(durations, ["static." + name for name in templates])
+            ratios = [c / st for c, st in zip(cyc_c, cyc_s)]
+            print("%d targets, rule groups, total per evaluation cycle (%d cycles; compiled includes the policy "
+                  "health rule): compiled %s ms, static %s ms" % (n, len(ratios), spread(cyc_c), spread(cyc_s)))
+            print("%d targets: RATIO rule groups compiled/static: %.2f (ratio of the medians); per cycle median %.2f, "
+                  "range %.2f-%.2f" % (n, statistics.median(cyc_c) / statistics.median(cyc_s),
+                                       statistics.median(ratios), min(ratios), max(ratios)))
+            pairs, rounds = paired(bench.base, compiled, static, opts.evals, bench.procs[-1].pid)
+            print("\n%d targets: the same expressions as queries, compiled and static alternately per template, "
+                  "median of %d rounds (ms)" % (n, opts.evals))
+            print("%-34s %10s %10s %6s" % ("template", "compiled", "static", "ratio"))
             for name, (c, st) in pairs.items():
-                print("%-28s %10.2f %10.2f %8.2f" % (name, c * 1e3, st * 1e3, c / st if st else float("nan")))
-            qc = sum(c for c, _st in pairs.values())
-            qs = sum(st for _c, st in pairs.values())
-            print("%-28s %10.2f %10.2f %8.2f" % ("TOTAL", qc * 1e3, qs * 1e3, qc / qs))
-            print("%d targets: query ratio compiled/static %.2f" % (n, qc / qs))
+                print("%-34s %10.2f %10.2f %6.2f" % (name, c * 1e3, st * 1e3, c / st if st else float("nan")))
+            for label, key in (("engine evalTotalTime (wall)", ""), ("Prometheus CPU time", "_cpu")):
+                rc_, rs_ = rounds["compiled" + key], rounds["static" + key]
+                ratios = [c / st for c, st in zip(rc_, rs_) if st]
+                print("%d targets, paired queries, %s per round: compiled %s ms, static %s ms"
+                      % (n, label, spread(rc_), spread(rs_)))
+                print("%d targets: RATIO paired queries (%s) compiled/static: %.2f (ratio of the medians); per round "
+                      "median %.2f, range %.2f-%.2f" % (n, label, statistics.median(rc_) / statistics.median(rs_),
+                                                        statistics.median(ratios), min(ratios), max(ratios)))
     finally:
         bench.stop()
     return 0

@@ -5,8 +5,10 @@
 On the lab that the session fixture brought up: a registrar (the role's TLS tasks, Debian's
 gunicorn, its deployer) listens on the lab network's gateway and writes into a copy of the
 lab inventory; a new container with nothing of ours installed runs the documented
-one-liner with a token; the deployer runs site.yml limited to the new host and
-lab-monitoring; the test measures the time until Prometheus scrapes the new node's
+one-liner with a token; its SSH host key travels with the registration and the deployer
+writes it into the lab's known_hosts, then runs site.yml limited to the new host and
+lab-monitoring over SSH (the lab's deploy key, which the registration answer installed, host
+key checked); the test measures the time until Prometheus scrapes the new node's
 node_exporter, up. The same one-liner with an expired token is refused and writes nothing.
 
 It removes its containers afterwards and re-applies site.yml to lab-monitoring with the lab's
@@ -34,41 +36,23 @@ pytestmark = pytest.mark.e2e
 NEW_HOST = "lab-boot01"
 NEW_ADDRESS = "10.89.200.21"
 LATE_HOST = "lab-boot02"
-# a public key only (no private key exists): the script installs it for the deploy user
-DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBe8cN0t5y0y1Qm3b9lK2pXr7v4wJ6s8dF1gH2jK3lM4 accelmon-lab-test"
 LATE_ADDRESS = "10.89.200.22"
 
 
 def _lab_inventory_copy(lab, registrar):
-    """The lab source with registrations and ansible_ssh_host for registered hosts (the podman connection)."""
+    """The lab source with registrations: registered hosts are reached as the lab's nodes are
+    (SSH as the deploy user, the group infrastructure:lab's connection variables)."""
     path = registrar.source
     with open(path) as handle:
         source = yaml.safe_load(handle)
     source["registrations"] = "registrations/"
-    source["compose"] = {"ansible_ssh_host": "inventory_hostname"}
     with open(path, "w") as handle:
         yaml.safe_dump(source, handle, sort_keys=False)
 
 
 def _container(lab, name, address):
     lab.podman("rm", "-f", "-t", "1", name, check=False, capture=True)
-    lab.podman(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--hostname",
-        name,
-        "--network",
-        lab.NETWORK,
-        "--ip",
-        address,
-        "--systemd",
-        "always",
-        lab.IMAGE,
-        "/sbin/init",
-        capture=True,
-    )
+    lab.run_systemd_container(name, address)
     lab.wait_for(
         "systemd in %s" % name,
         lambda: (
@@ -78,6 +62,9 @@ def _container(lab, name, address):
         90,
         1.0,
     )
+    # a server image has sshd running with its own host keys (the lab's base image has it
+    # installed, without keys, disabled)
+    lab.podman("exec", name, "sh", "-c", "ssh-keygen -A && systemctl enable --now ssh.service", capture=True)
 
 
 def _one_liner(lab, registrar, name, token, timeout=900):
@@ -118,6 +105,11 @@ def _target(lab, address):
     return None
 
 
+def _deploy_public_key(lab):
+    with open(lab.DEPLOY_KEY + ".pub", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 @pytest.fixture(scope="module")
 def lab_registrar(lab, tmp_path_factory):
     require_tools()
@@ -134,13 +126,19 @@ def lab_registrar(lab, tmp_path_factory):
         "accelmon_artifacts_dir=%s" % lab.ARTIFACTS,
     ]
     os.makedirs(tmp_path / "registrar")
+    with open(lab.KNOWN_HOSTS, encoding="utf-8") as handle:
+        known_hosts = handle.read()  # the deployer adds the registered hosts' keys: put back after
     registrar = Registrar(
         tmp_path / "registrar",
         inventory=os.path.dirname(lab.INVENTORY),
         source="lab.accelmon.yml",
         address=lab.GATEWAY,
         deploy_command=deploy,
-        settings={"deploy_user": "accelmon", "deploy_ssh_public_key": DEPLOY_KEY},
+        settings={
+            "deploy_user": lab.DEPLOY_USER,
+            "deploy_ssh_public_key": _deploy_public_key(lab),
+            "known_hosts": lab.KNOWN_HOSTS,
+        },
     )
     _lab_inventory_copy(lab, registrar)
     registrar.make_tls()
@@ -165,9 +163,11 @@ def lab_registrar(lab, tmp_path_factory):
         log.close()
         registrar.stop()
         lab.podman("rm", "-f", "-t", "1", NEW_HOST, LATE_HOST, check=False, capture=True)
+        with open(lab.KNOWN_HOSTS, "w", encoding="utf-8") as handle:
+            handle.write(known_hosts)
         # lab-monitoring back to the lab's own inventory: no target left behind for later tests
         rc, _output = lab.site_play(["--limit", lab.MONITORING], quiet=True)
-        assert rc == 0, "restoring lab-monitoring failed; see %s" % lab.SITE_LOG
+        assert rc == 0, "restoring lab-monitoring failed; see %s" % lab.PLAY_LOG
 
 
 def test_a_fresh_container_bootstraps_itself_and_is_scraped(lab, lab_registrar):
@@ -206,7 +206,13 @@ def test_a_fresh_container_bootstraps_itself_and_is_scraped(lab, lab_registrar):
     assert "vars" not in doc and "overrides" not in doc
     # the deploy user and key the registration answer carried
     keys = lab.podman("exec", NEW_HOST, "cat", "/home/accelmon/.ssh/authorized_keys", capture=True).stdout
-    assert keys.strip() == DEPLOY_KEY
+    assert keys.strip() == _deploy_public_key(lab)
+    # the host key it registered with is the one the controller now checks
+    host_key = lab.podman("exec", NEW_HOST, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", capture=True).stdout.split()
+    with open(lab.KNOWN_HOSTS, encoding="utf-8") as handle:
+        assert "%s,%s %s %s" % (NEW_HOST, NEW_ADDRESS, host_key[0], host_key[1]) in handle.read().splitlines()
+    ok = subprocess.run(lab.ssh_argv_to(NEW_ADDRESS, "sudo", "-n", "true"), capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
     sudoers = lab.podman("exec", NEW_HOST, "cat", "/etc/sudoers.d/accelmon-deploy", capture=True).stdout
     assert sudoers.strip() == "accelmon ALL=(ALL) NOPASSWD: ALL"
 

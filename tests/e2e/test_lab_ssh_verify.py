@@ -107,6 +107,7 @@ def test_verification_names_the_host_and_the_stopped_exporter(clean_lab, tmp_pat
         ["--limit", host], quiet=True, logfile=str(tmp_path / "verify-ok.log"), playbook="verify.yml"
     )
     assert rc == 0, out[-3000:]
+    out = " ".join(out.split())
     assert (
         "accelmon verify: %s OK: node_exporter, all_smi answer, scraped by lab-monitoring, 8 accelerators" % host in out
     )

@@ -212,6 +212,22 @@ class Registrar:
                 return bt.create_token(conn, int(parse_duration(ttl)), uses, list(primary), list(groups), name=name)[0]
             finally:
                 conn.close()
+        self.token_playbook(
+            bootstrap_token_name=name,
+            bootstrap_token_max_uses=uses,
+            bootstrap_token_ttl=ttl,
+            bootstrap_token_primary_groups=list(primary),
+            bootstrap_token_groups=list(groups),
+            bootstrap_token_output=str(self.base / ("token-%s.txt" % name)),
+        )
+        path = self.base / ("token-%s.txt" % name)
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        return path.read_text().strip()
+
+    def token_playbook(self, **variables):
+        """Run playbooks/bootstrap_token.yml on localhost against this registrar's database."""
+        extra = {"bootstrap_token_hosts": "localhost", "bootstrap_token_become": False, "bootstrap_token_db": self.db}
+        extra.update(variables)
         run(
             [
                 os.path.join(BIN, "ansible-playbook"),
@@ -221,24 +237,9 @@ class Registrar:
                 "local",
                 "playbooks/bootstrap_token.yml",
                 "-e",
-                json.dumps(
-                    {
-                        "bootstrap_token_hosts": "localhost",
-                        "bootstrap_token_become": False,
-                        "bootstrap_token_db": self.db,
-                        "bootstrap_token_name": name,
-                        "bootstrap_token_max_uses": uses,
-                        "bootstrap_token_ttl": ttl,
-                        "bootstrap_token_primary_groups": list(primary),
-                        "bootstrap_token_groups": list(groups),
-                        "bootstrap_token_output": str(self.base / ("token-%s.txt" % name)),
-                    }
-                ),
+                json.dumps(extra),
             ]
         )
-        path = self.base / ("token-%s.txt" % name)
-        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
-        return path.read_text().strip()
 
     def files(self):
         return sorted(p.name for p in self.registrations.iterdir() if not p.name.startswith("."))

@@ -102,6 +102,11 @@ class _Policy:
             else:
                 self.thresholds.setdefault(key, {})[labels["param"]] = value
                 self.threshold_labels[key + (labels["param"],)] = labels
+        # the routing labels of a target's alerts: its route series, or (templates of the
+        # usual shape have none) its threshold series, which carry the same labels
+        self.routing = dict(self.route)
+        for (template, host, _param), labels in sorted(self.threshold_labels.items()):
+            self.routing.setdefault((template, host), labels)
 
     def input_series(self, template, host, samples):
         out = []
@@ -115,7 +120,7 @@ class _Policy:
     def alert_labels(self, template, host, measured):
         """Labels of the alert: the measured series' plus the copied routing labels."""
         tp = self.plan[template]
-        route = self.route[(template, host)]
+        route = self.routing[(template, host)]
         labels = dict(measured)
         for name in tp.labels:
             if name in route:
@@ -138,9 +143,9 @@ def generate_tests(plan, series, hosts, rule_files):
         for (template, host), values in sorted(policy.thresholds.items()):
             if template == name:
                 reps.setdefault(float(values[param]), host)
-        disabled = sorted(h for h in hosts if (name, h) not in policy.route)[:1]
+        disabled = sorted(h for h in hosts if (name, h) not in policy.routing)[:1]
         thresholds = sorted(reps)
-        minutes = max(_eval_minutes(policy.route[(name, h)][ps.FOR_LABEL]) for h in reps.values())
+        minutes = max(_eval_minutes(policy.routing[(name, h)][ps.FOR_LABEL]) for h in reps.values())
         seen = set()
         for threshold in thresholds:
             others = [t for t in thresholds if t != threshold]
@@ -180,14 +185,14 @@ def generate_tests(plan, series, hosts, rule_files):
     if "NodeDown" in plan:
         tests.append(_node_down_test(policy, hosts))
     if "AcceleratorOffline" in plan:
-        host = sorted(h for t, h in policy.route if t == "AcceleratorOffline")[0]
+        host = sorted(h for t, h in policy.routing if t == "AcceleratorOffline")[0]
         tests.extend(_offline_tests(policy, host))
     return {"rule_files": list(rule_files), "evaluation_interval": INTERVAL, "tests": tests}
 
 
 def _policy_missing_test(policy):
     """The policy series vanish (exporter down): AlertPolicySeriesMissing after its 2m."""
-    inputs = [_series(ps.TARGETS_METRIC, {}, "%dx4 stale" % len({h for _t, h in policy.route}))]
+    inputs = [_series(ps.TARGETS_METRIC, {}, "%dx4 stale" % len({h for _t, h in policy.routing}))]
     return {
         "name": "AlertPolicySeriesMissing: the policy series vanish and stay away",
         "interval": INTERVAL,
@@ -204,8 +209,8 @@ def _policy_missing_test(policy):
 
 
 def _node_down_test(policy, hosts):
-    enabled = sorted(h for t, h in policy.route if t == "NodeDown")[0]
-    disabled = sorted(h for h in hosts if ("NodeDown", h) not in policy.route)
+    enabled = sorted(h for t, h in policy.routing if t == "NodeDown")[0]
+    disabled = sorted(h for h in hosts if ("NodeDown", h) not in policy.routing)
     inputs = policy.input_series("NodeDown", enabled, 30)
     inputs.append(_series("up", {"instance": enabled, "job": "node"}, "0x30"))
     for host in disabled[:1]:

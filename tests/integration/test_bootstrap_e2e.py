@@ -25,13 +25,17 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bootstrap_harness import RACK, SCRIPT, Registrar, load_sysfs_fixture, require_tools  # noqa: E402
-from helpers import BIN, inventory_list, run  # noqa: E402
+from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_registrar as reg_module  # noqa: E402
+from ansible_collections.accelmon.monitoring.plugins.module_utils import bootstrap_tokens as bt  # noqa: E402
+from helpers import inventory_list  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def registrar(tmp_path_factory):
     require_tools()
-    reg = Registrar(tmp_path_factory.mktemp("registrar"))
+    base = tmp_path_factory.mktemp("registrar")
+    # the controller's known_hosts, where the deployer trusts each registered host's keys
+    reg = Registrar(base, settings={"known_hosts": str(base / "controller_known_hosts")})
     reg.make_tls()
     reg.install_code()
     reg.start()
@@ -46,6 +50,24 @@ def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef012345
     state = reg.base / ("state-" + host)
     os.makedirs(state, exist_ok=True)
     (state / "machine-id").write_text(machine_id + "\n")
+    ssh_dir = state / "ssh"  # the host's own SSH host key, as sshd's package generates it
+    if not (ssh_dir / "ssh_host_ed25519_key.pub").exists():
+        os.makedirs(ssh_dir, exist_ok=True)
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "root@" + host,
+                "-f",
+                str(ssh_dir / "ssh_host_ed25519_key"),
+            ],
+            check=True,
+        )
     ca_tmp = state / "ca-download.pem"
     command = (
         'curl -fsSk "$URL/v1/ca.pem" -o "$CATMP" && echo "$HASH  $CATMP" | sha256sum -c - >/dev/null && '
@@ -69,6 +91,7 @@ def one_liner(reg, host, *args, ca_hash=None, machine_id="0123456789abcdef012345
         "--state-dir=%s" % state,
         "--sysfs=%s" % reg.sysfs,
         "--machine-id-file=%s" % (state / "machine-id"),
+        "--ssh-dir=%s" % ssh_dir,
         *args[1:],
     ]
     cmd = ["bash", "-c", command, "join", *argv]
@@ -101,6 +124,17 @@ def test_a_new_host_joins_with_the_one_liner_and_the_inventory_sees_it(registrar
     assert "already registered as dc1-a02-gpu09" in again.stderr
     status = json.loads(registrar.curl("/v1/register/" + _registration_id(registrar, "dc1-a02-gpu09")).stdout)
     assert status["status"] == "registered" and status["name"] == "dc1-a02-gpu09"
+
+    # the host's SSH host key travelled with the registration (without its comment), for
+    # the deployer's known_hosts; the inventory's registration file holds none
+    pub = (registrar.base / "state-dc1-a02-gpu09" / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
+    conn = bt.connect(registrar.db)
+    try:
+        keys = reg_module.registered_host_keys(conn, _registration_id(registrar, "dc1-a02-gpu09"))
+    finally:
+        conn.close()
+    assert keys == [" ".join(pub[:2])]
+    assert "ssh_host_keys" not in (registrar.registrations / "dc1-a02-gpu09.yml").read_text()
 
 
 def _registration_id(reg, host):
@@ -154,26 +188,7 @@ def test_refusals_exit_with_the_reason_and_write_nothing(registrar, case, exit_c
         time.sleep(1.5)
     elif case == "revoked":
         token = registrar.token("rev", playbook=True)
-        run(
-            [
-                os.path.join(BIN, "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "playbooks/bootstrap_token.yml",
-                "-e",
-                json.dumps(
-                    {
-                        "bootstrap_token_hosts": "localhost",
-                        "bootstrap_token_become": False,
-                        "bootstrap_token_db": registrar.db,
-                        "bootstrap_token_state": "absent",
-                        "bootstrap_token_id": token[:6],
-                    }
-                ),
-            ]
-        )
+        registrar.token_playbook(bootstrap_token_state="absent", bootstrap_token_id=token[:6])
     elif case == "used_up":
         token = registrar.token("once")
         assert one_liner(registrar, "dc1-a02-once", token, machine_id="1" * 32).returncode == 0
@@ -287,3 +302,12 @@ def test_the_script_waits_for_the_deployment_and_reports_it(registrar):
     _out, err = bad.communicate(timeout=60)
     assert bad.returncode == 4, err
     assert "deployment failed: deployment exited 1: node_exporter: port 9100 in use" in err
+    # before deploying each host, the deployer wrote the SSH host key it registered with for
+    # its name and address; both hosts said 10.20.0.7, so the one deployed last replaced the
+    # other's key (a re-used address never keeps a stale key)
+    known = (registrar.base / "controller_known_hosts").read_text().splitlines()
+    lines = {}
+    for host in ("dc1-a02-done01", "dc1-a02-fail01"):
+        pub = (registrar.base / ("state-" + host) / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
+        lines[host] = "%s,10.20.0.7 %s %s" % (host, pub[0], pub[1])
+    assert len(known) == 1 and known[0] in lines.values(), known

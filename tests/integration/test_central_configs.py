@@ -339,7 +339,9 @@ def test_prometheus_loads_the_rendered_config(lab):
         "checks",
     }
     groups = http(lab.prom_url + "/api/v1/rules")[1]["data"]["groups"]
-    assert groups and all(g["file"].endswith("rules/accelmon.rules.yml") for g in groups)
+    # the compiled rules and the monitoring-stack alerts (prometheus_stack_rules)
+    files = {os.path.basename(g["file"]) for g in groups}
+    assert files == {"accelmon.rules.yml", "accelmon-stack.yml"}, files
     assert {r["name"] for g in groups for r in g["rules"]} >= {"NodeDown"}
 
 

@@ -93,6 +93,7 @@ def test_output_tree(rendered):
         "prometheus/file_sd/prometheus.json",
         "prometheus/policy/accelmon_policy.prom",
         "prometheus/prometheus.yml",
+        "prometheus/rules/accelmon-stack.yml",
         "prometheus/rules/accelmon.rules.yml",
     ]
 
@@ -369,7 +370,13 @@ def test_sharding_and_ha(tmp_path):
     cfg = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert cfg["global"]["external_labels"] == {"replica": "prom-a", "shard": "2"}
     assert cfg["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
-    assert cfg["remote_write"] == [{"url": "https://mimir.example.com/api/v1/push"}]
+    # an HA pair drops its replica label from the samples written (prometheus_remote_write_drop_replica_label)
+    assert cfg["remote_write"] == [
+        {
+            "url": "https://mimir.example.com/api/v1/push",
+            "write_relabel_configs": [{"action": "labeldrop", "regex": "replica"}],
+        }
+    ]
     jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
     for name in ("node", "allsmi", "dcgm"):
         hashmod = [r for r in jobs[name]["relabel_configs"] if r.get("action") == "hashmod"]

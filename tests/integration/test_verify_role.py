@@ -212,3 +212,20 @@ def test_verify_says_it_skipped_without_a_prometheus_host(tmp_path):
     )
     assert res.returncode == 0, res.stdout[-3000:]
     assert "accelmon verify: SKIPPED on gpu1: no Prometheus host (group 'monitoring' is empty" in res.stdout
+
+
+def test_verify_waits_for_the_device_series_of_a_just_restarted_all_smi(stack):
+    # all-smi v0.25.0 (and the emulator, faithful to it) answers its first scrape with an
+    # empty body: up == 1 with no device series until the next scrape
+    proc = stack["procs"]["allsmi"]
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+    # its first collection 10 s away: scraped (up == 1) with an empty body until then
+    stack["start"]("allsmi", stack["allsmi"] + ["--startup-delay", "10"])
+    deadline = time.monotonic() + 8
+    while _up_count(stack["prom_url"]) < 2:
+        assert time.monotonic() < deadline, "the restarted all-smi was not scraped"
+        time.sleep(0.2)
+    res = verify(stack, "-e", "verify_timeout=30")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "accelmon verify: gpu1 OK: node_exporter, all_smi answer, scraped by prom, 4 accelerators" in res.stdout

@@ -44,7 +44,8 @@ STATE = os.environ.get("ACCELMON_LAB_DIR", "/var/tmp/accelmon-lab")
 ARTIFACTS = os.environ.get("ACCELMON_LAB_ARTIFACTS", os.path.join(STATE, "artifacts"))
 WEBHOOK_FILE = os.path.join(STATE, "webhook.jsonl")
 WEBHOOK_PID = os.path.join(STATE, "webhook.pid")
-SITE_LOG = os.path.join(STATE, "site.log")
+SITE_LOG = os.path.join(STATE, "site.log")  # the bring-up's site.yml run
+PLAY_LOG = os.path.join(STATE, "play.log")  # later plays (tests, faults), so SITE_LOG stays the bring-up's
 # SSH like a real fleet: a deploy user with sudo on every node, the lab's deploy key, and the
 # nodes' host keys in a known_hosts file (inventory/examples/lab/fleet/groups.yml uses them).
 SSH_DIR = os.path.join(STATE, "ssh")
@@ -72,8 +73,27 @@ ALLSMI_PORT = 9401
 DCGM_PORT = 9400
 NODE_EXPORTER_UNIT = "node_exporter"
 ALLSMI_UNIT = "all-smi"
-FAULT_KINDS = ("gpu-overtemp", "gpu-vanish", "node-down", "allsmi-restart", "allsmi-stop", "gpu-xid", "clear")
+FAULT_KINDS = (
+    "gpu-overtemp",
+    "gpu-vanish",
+    "node-down",
+    "allsmi-restart",
+    "allsmi-stop",
+    "gpu-xid",
+    "mount-gone",
+    "port-closed",
+    "command-fails",
+    "clear",
+)
 DEFAULT_FAULT_HOST = "lab-h200"
+# The custom checks' faults (docs/checks.md) on a host whose `checks` policy watches them:
+# every lab node has a tmpfs at DATASETS_MOUNT standing in for a shared dataset mount
+# (mount-gone unmounts it), sshd is the listener port-closed stops, and the lab's command
+# check fails while UNHEALTHY_FLAG exists (command-fails creates it).
+DATASETS_MOUNT = "/mnt/datasets"
+DATASETS_MOUNT_OPTIONS = "rw,nosuid,nodev,size=16m,mode=755"
+SSH_UNIT = "ssh"
+UNHEALTHY_FLAG = "/run/accelmon-lab/unhealthy"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -123,7 +143,9 @@ def lab_hosts():
         if os.path.exists(cache) and os.path.getmtime(cache) >= inv_mtime:
             with open(cache, encoding="utf-8") as fh:
                 _HOSTS = json.load(fh)
-            return _HOSTS
+            # written by an older lab.py (without "checks"): read the inventory again
+            if all("checks" in h for h in _HOSTS.values()):
+                return _HOSTS
         out = run(["ansible-inventory", "-i", INVENTORY, "--list"], capture=True, env=_ansible_env()).stdout
         data = _unwrap(json.loads(out))
         hostvars = data["_meta"]["hostvars"]
@@ -139,6 +161,7 @@ def lab_hosts():
                     g.split(":", 1)[1] for g in hv.get("accelmon_groups", []) if g.startswith("environment:")
                 ],
                 "dcgm": bool(hv.get("dcgm_exporter_force")),
+                "checks": {k: v for k, v in (policy.get("checks") or {}).items() if v.get("enabled")},
                 "prometheus_version": hv.get("prometheus_version"),
                 "prometheus_web_local_assets": hv.get("prometheus_web_local_assets") or "",
                 "alert_rules": {
@@ -411,6 +434,15 @@ def ensure_network():
         log("network %s (%s) created" % (NETWORK, SUBNET))
 
 
+def run_systemd_container(name, address, network=NETWORK, image=IMAGE, extra=()):
+    """Start a systemd host (the lab's base image) named name at address on network;
+    extra: more `podman run` options."""
+    podman(
+        "run", "-d", "--name", name, "--hostname", name, "--network", network, "--ip", address,
+        "--systemd", "always", *extra, image, "/sbin/init", capture=True,
+    )  # fmt: skip
+
+
 def ensure_containers():
     for name, host in lab_hosts().items():
         state = container_state(name)
@@ -420,23 +452,8 @@ def ensure_containers():
             podman("start", name, capture=True)
             log("container %s started" % name)
             continue
-        podman(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--hostname",
-            name,
-            "--network",
-            NETWORK,
-            "--ip",
-            host["address"],
-            "--systemd",
-            "always",
-            IMAGE,
-            "/sbin/init",
-            capture=True,
-        )
+        # every lab node has the tmpfs the lab's mount check watches (a dataset mount's stand-in)
+        run_systemd_container(name, host["address"], extra=("--tmpfs", "%s:%s" % (DATASETS_MOUNT, DATASETS_MOUNT_OPTIONS)))
         log("container %s (%s) created" % (name, host["address"]))
     for name in lab_hosts():
         wait_for(
@@ -516,6 +533,11 @@ def seed_prometheus_web():
 
 def ssh_argv(host, *command, known_hosts=KNOWN_HOSTS):
     """ssh to a lab node as the deploy user, host key checked against `known_hosts`."""
+    return ssh_argv_to(address(host), *command, known_hosts=known_hosts)
+
+
+def ssh_argv_to(addr, *command, known_hosts=KNOWN_HOSTS):
+    """ssh to an address as the lab's deploy user, host key checked against `known_hosts`."""
     return [
         "ssh",
         "-i",
@@ -528,7 +550,7 @@ def ssh_argv(host, *command, known_hosts=KNOWN_HOSTS):
         "BatchMode=yes",
         "-o",
         "ConnectTimeout=5",
-        "%s@%s" % (DEPLOY_USER, address(host)),
+        "%s@%s" % (DEPLOY_USER, addr),
         *command,
     ]
 
@@ -612,7 +634,7 @@ def build_artifacts():
     log("offline artifacts in %s" % ARTIFACTS)
 
 
-def site_play(extra_args=(), quiet=False, logfile=SITE_LOG, inventory=INVENTORY, playbook="site.yml"):
+def site_play(extra_args=(), quiet=False, logfile=PLAY_LOG, inventory=INVENTORY, playbook="site.yml"):
     """Run playbooks/site.yml (or another of playbooks/) against the lab; returns (rc, output)."""
     argv = [
         "ansible-playbook",
@@ -877,13 +899,22 @@ def inject(kind, host=DEFAULT_FAULT_HOST, device=0, celsius=92.0, code=79):
         if not lab_hosts()[host]["dcgm"]:
             raise SystemExit("lab: %s has no dcgm-exporter" % host)
         http("POST", "http://%s:%d/-/fault" % (address(host), DCGM_PORT), {"type": "xid", "device": device, "code": code})
+    elif kind == "mount-gone":
+        if podman("exec", host, "mountpoint", "-q", DATASETS_MOUNT, check=False, capture=True).returncode != 0:
+            raise SystemExit("lab: %s is not mounted on %s (lab.sh fault clear mounts it)" % (DATASETS_MOUNT, host))
+        in_mount_ns(host, "umount", DATASETS_MOUNT)
+    elif kind == "port-closed":
+        podman("exec", host, "systemctl", "stop", SSH_UNIT, capture=True)
+    elif kind == "command-fails":
+        flag_dir = os.path.dirname(UNHEALTHY_FLAG)
+        podman("exec", host, "sh", "-c", 'mkdir -p "$1" && touch "$2"', "fault", flag_dir, UNHEALTHY_FLAG, capture=True)
     else:
         raise SystemExit("lab: unknown fault %s (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
     return t0
 
 
 def clear(host=None):
-    """Remove every fault (HTTP faults, stopped node_exporter, stopped container)."""
+    """Remove every fault (HTTP faults, stopped units, stopped container, the checks' faults)."""
     for name in [host] if host and host != "all" else list(lab_hosts()):
         if container_state(name) != "running":
             podman("start", name, capture=True)
@@ -892,9 +923,39 @@ def clear(host=None):
                 http("DELETE", "http://%s:%d/-/fault" % (address(name), port))
             except (OSError, urllib.error.URLError):
                 pass
-        podman("exec", name, "systemctl", "start", NODE_EXPORTER_UNIT, capture=True, check=False)
-        if lab_hosts()[name]["accelerators"]:
-            podman("exec", name, "systemctl", "start", ALLSMI_UNIT, capture=True, check=False)
+        # one exec per host: the stopped units started, the command check's flag removed;
+        # exit 3 when the dataset mount is gone (mounted again from outside, below)
+        units = [NODE_EXPORTER_UNIT, SSH_UNIT] + ([ALLSMI_UNIT] if lab_hosts()[name]["accelerators"] else [])
+        res = podman(
+            "exec",
+            name,
+            "sh",
+            "-c",
+            'for u in $1; do systemctl start "$u"; done; rm -f "$2"; mountpoint -q "$3" || exit 3',
+            "clear",
+            " ".join(units),
+            UNHEALTHY_FLAG,
+            DATASETS_MOUNT,
+            capture=True,
+            check=False,
+        )
+        if res.returncode == 3:
+            in_mount_ns(
+                name,
+                "sh",
+                "-c",
+                'mkdir -p "$1" && mount -t tmpfs -o "$2" tmpfs "$1"',
+                "mount",
+                DATASETS_MOUNT,
+                DATASETS_MOUNT_OPTIONS,
+            )
+
+
+def in_mount_ns(host, *argv):
+    """Run argv (the container's own binaries) in the container's mount namespace with the
+    host's root privileges: a container has no CAP_SYS_ADMIN to (un)mount by itself."""
+    pid = podman("container", "inspect", "--format", "{{.State.Pid}}", host, capture=True).stdout.strip()
+    return run(["nsenter", "--target", pid, "--mount", "--", *argv], capture=True)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -914,7 +975,7 @@ def cmd_up(args):
     start_webhook()
     start_ara()
     if not args.skip_play:
-        rc, _unused = site_play(quiet=args.quiet)
+        rc, _unused = site_play(quiet=args.quiet, logfile=SITE_LOG)
         if rc != 0:
             raise SystemExit("lab: site.yml failed (rc %d); log: %s" % (rc, SITE_LOG))
         wait_ready(args.timeout)
@@ -951,6 +1012,9 @@ def cmd_fault(args):
         "allsmi-restart": "%s restarted on %s" % (ALLSMI_UNIT, target),
         "allsmi-stop": "%s stopped on %s" % (ALLSMI_UNIT, target),
         "gpu-xid": "XID %d on device %d of %s (dcgm-exporter)" % (args.code, args.device, target),
+        "mount-gone": "%s unmounted on %s" % (DATASETS_MOUNT, target),
+        "port-closed": "%s stopped on %s" % (SSH_UNIT, target),
+        "command-fails": "%s created on %s" % (UNHEALTHY_FLAG, target),
         "clear": "faults cleared on %s" % (host if host not in (None, "all") else "every host"),
     }[args.kind]
     watch = [lk["url"] for lk in web_links() if lk["kind"].startswith(("prometheus-alerts", "alertmanager-alerts"))]

@@ -5,7 +5,8 @@
 #   tests/lab/lab.sh up [--quiet]                    bring the lab up (idempotent) and print a summary
 #   tests/lab/lab.sh status                          URLs, targets up, rules loaded, alerts firing
 #   tests/lab/lab.sh fault KIND [HOST] [--device N] [--celsius C]
-#                    KIND: gpu-overtemp | gpu-vanish | node-down | clear   (HOST default lab-h200)
+#                    KIND: gpu-overtemp | gpu-vanish | node-down | allsmi-restart | allsmi-stop | gpu-xid
+#                          | mount-gone | port-closed | command-fails | clear   (HOST default lab-h200)
 #   tests/lab/lab.sh down                            remove containers, network, webhook sink, ARA
 #   eval "$(tests/lab/lab.sh env)"                   ansible-playbook then reaches the lab and records into its ARA
 #

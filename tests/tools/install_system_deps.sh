@@ -6,13 +6,14 @@
 # python3-fuse (the hung-mount test), python3-prometheus-client, nvme-cli, smartmontools (the
 # check runner as it runs on nodes); gunicorn, python3-yaml/netaddr and shellcheck for the
 # registrar and bootstrap.sh (tests/integration/test_bootstrap_e2e.py); openssh-client: the lab
-# reaches its nodes over SSH (ssh, ssh-keygen, ssh-keyscan).
+# reaches its nodes over SSH (ssh, ssh-keygen, ssh-keyscan); victoria-metrics (single node,
+# vmalert) for the scale-out test (tests/integration/test_ha_topology.py).
 set -euo pipefail
 pkgs=(python3-venv git rsync curl ca-certificates prometheus prometheus-alertmanager
       prometheus-node-exporter podman runc debootstrap uidmap slirp4netns
       chromium chromium-driver fonts-dejavu-core
       fuse3 python3-fuse python3-prometheus-client nvme-cli smartmontools
-      gunicorn python3-yaml python3-netaddr shellcheck openssh-client)
+      gunicorn python3-yaml python3-netaddr shellcheck openssh-client victoria-metrics)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,6 +28,7 @@
 #   --state-dir=PATH         default /var/lib/accelmon-bootstrap
 #   --sysfs=PATH             default /sys
 #   --machine-id-file=PATH   default /etc/machine-id
+#   --ssh-dir=PATH           where the SSH host keys are (ssh_host_*_key.pub), default /etc/ssh
 #
 # Exit status: 0 registered (and, unless --no-wait, deployed); 1 usage or local problem;
 # 2 the registrar's CA does not match the pin or TLS failed; 3 registration refused (the
@@ -51,6 +52,7 @@ WAIT_TIMEOUT=900
 STATE_DIR=/var/lib/accelmon-bootstrap
 SYSFS=/sys
 MACHINE_ID_FILE=/etc/machine-id
+SSH_DIR=/etc/ssh
 
 say() { printf 'accelmon-bootstrap: %s\n' "$*" >&2; }
 die() { code=$1; shift; say "ERROR: $*"; exit "$code"; }
@@ -72,6 +74,7 @@ for arg in "$@"; do
         --state-dir=*) STATE_DIR=${arg#*=} ;;
         --sysfs=*) SYSFS=${arg#*=} ;;
         --machine-id-file=*) MACHINE_ID_FILE=${arg#*=} ;;
+        --ssh-dir=*) SSH_DIR=${arg#*=} ;;
         -h|--help) sed -n '2,40p' "$0" 2>/dev/null || true; exit 0 ;;
         *) die 1 "unknown option $arg (see --help)" ;;
     esac
@@ -199,6 +202,16 @@ if [ "$CLOUD" = 1 ]; then
     esac
 fi
 
+# The host's SSH host keys ("TYPE BASE64", no comment): the registrar's deployer trusts them
+# for this host's name and address, so the controller's first SSH connection is checked.
+HOST_KEYS=""
+for f in "$SSH_DIR"/ssh_host_ed25519_key.pub "$SSH_DIR"/ssh_host_ecdsa_key.pub "$SSH_DIR"/ssh_host_rsa_key.pub; do
+    [ -r "$f" ] || continue
+    key=$(awk 'NR == 1 {print $1 " " $2}' "$f")
+    printf '%s' "$key" | grep -Eq '^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+$' || continue
+    HOST_KEYS="$HOST_KEYS${HOST_KEYS:+, }$(json_str "$key")"
+done
+
 BODY="$TMP/register.json"
 {
     printf '{"token": "%s", "hostname": %s, "machine_id": %s, "addresses": %s' \
@@ -210,6 +223,7 @@ BODY="$TMP/register.json"
         # shellcheck disable=SC2086 # one group per word
         printf ', "groups": %s' "$(json_list $EXTRA_GROUPS)"
     fi
+    [ -z "$HOST_KEYS" ] || printf ', "ssh_host_keys": [%s]' "$HOST_KEYS"
     printf ', "agent": "bootstrap.sh %s"}\n' "$VERSION"
 } > "$BODY"
 

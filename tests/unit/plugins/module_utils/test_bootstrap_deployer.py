@@ -72,3 +72,54 @@ def test_timeouts_fail_the_registration(conn):
 
 def test_last_line_strips_control_characters():
     assert dep.last_line("one\n\x1b[31mtwo\x00\n\n") == "[31mtwo"
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEjq7xHLHOwXv8nBCJIoWwUuxyCwv+NXK6bQ17XjXnV0"
+
+
+def test_known_hosts_lines_for_a_host_are_replaced_and_others_kept():
+    text = "# comment\nother,10.0.0.1 ssh-ed25519 AAAAold\nnew-host,10.0.0.9 ssh-ed25519 AAAAstale\n|1|hashed= ssh-rsa AAAA\n"
+    out = dep.known_hosts_text(text, ["new-host", "10.0.0.7"], [KEY])
+    assert out.splitlines() == [
+        "# comment",
+        "other,10.0.0.1 ssh-ed25519 AAAAold",
+        "|1|hashed= ssh-rsa AAAA",
+        "new-host,10.0.0.7 " + KEY,
+    ]
+    assert dep.known_hosts_text("", ["h", "10.0.0.7"], []) == ""
+
+
+def test_the_deployer_trusts_the_registered_keys_before_deploying(conn, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("a-host,10.9.9.9 ssh-ed25519 AAAAstale\n")
+    conn.execute(
+        "UPDATE registrations SET document = ? WHERE name = 'b-host'",
+        (json.dumps({"name": "b-host", "address": "10.0.0.2"}),),
+    )
+    conn.execute("INSERT INTO registration_host_keys (registration_id, keys) VALUES (?, ?)", ("%032x" % 0, KEY))
+    seen = []
+
+    def run(argv, **kwargs):
+        seen.append(known.read_text())
+
+        class Done:
+            returncode, stdout, stderr = 0, "", ""
+
+        return Done()
+
+    assert dep.deploy_one(conn, COMMAND, run=run, known_hosts=str(known)) == ("b-host", "done")
+    assert seen == ["a-host,10.9.9.9 ssh-ed25519 AAAAstale\nb-host,10.0.0.2 " + KEY + "\n"]
+    # a registration without keys leaves the file alone
+    assert dep.deploy_one(conn, COMMAND, run=run, known_hosts=str(known)) == ("a-host", "done")
+    assert seen[-1] == seen[0]
+
+
+def test_an_unwritable_known_hosts_fails_the_registration_before_deploying(conn, tmp_path):
+    conn.execute(
+        "UPDATE registrations SET document = ? WHERE name = 'b-host'",
+        (json.dumps({"name": "b-host", "address": "10.0.0.2"}),),
+    )
+    conn.execute("INSERT INTO registration_host_keys (registration_id, keys) VALUES (?, ?)", ("%032x" % 0, KEY))
+    missing = tmp_path / "no-such-dir" / "known_hosts"
+    assert dep.deploy_one(conn, COMMAND, known_hosts=str(missing)) == ("b-host", "failed")
+    assert _statuses(conn)["b-host"].startswith("failed:cannot write %s" % missing)

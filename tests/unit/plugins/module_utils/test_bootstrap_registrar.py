@@ -425,3 +425,48 @@ def test_the_answer_carries_the_deploy_user_and_key(tmp_path):
 def test_without_a_deploy_command_the_host_is_told_not_to_wait(fleet):
     status, out = fleet.register(**body(fleet.token()))
     assert status == 201 and out["deploy"] is False and "ssh" not in out
+
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEjq7xHLHOwXv8nBCJIoWwUuxyCwv+NXK6bQ17XjXnV0"
+ECDSA = (
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG7Im0BLFeCVqRH2mAQ5bcekZ5V3CTwE6i9KKQqVyqn6"
+    "uVcoRlmAXtxLOWxgi/MAIU8Opu3QVgicPVvnR8n/g8g="
+)
+
+
+def test_host_keys_are_kept_apart_from_the_registration_file(fleet):
+    token = fleet.token(uses=1)
+    status, out = fleet.register(**body(token, ssh_host_keys=[ED25519, ECDSA, ED25519]))
+    assert status == 201, out
+    assert reg.registered_host_keys(fleet.conn, out["id"]) == sorted([ED25519, ECDSA])
+    # the registration file (read by the inventory) holds no key: REGISTRATION_KEYS only
+    with open(fleet.regs / "dc1-a02-new01.yml") as handle:
+        assert "ssh_host_keys" not in yaml.safe_load(handle)
+    # the same keys again: idempotent; other keys (a MITM with the token): refused
+    assert fleet.register(**body(token, ssh_host_keys=[ECDSA, ED25519]))[0] == 200
+    status, again = fleet.register(**body(token, ssh_host_keys=[ED25519]))
+    assert status == 409 and again["error"] == "changed"
+    assert reg.registered_host_keys(fleet.conn, out["id"]) == sorted([ED25519, ECDSA])
+
+
+@pytest.mark.parametrize(
+    "keys, fragment",
+    [
+        ("ssh-ed25519 AAAA", "must be a list"),
+        ([ED25519] * 5, "must be a list"),
+        ([ED25519 + " root@host"], "is not 'TYPE BASE64'"),
+        (["ssh-dss " + ED25519.split()[1]], "is not 'TYPE BASE64'"),
+        ([ED25519 + "\n"], "is not 'TYPE BASE64'"),
+        (["ssh-rsa " + ED25519.split()[1]], "not a ssh-rsa public key"),
+        # one byte short of an Ed25519 key
+        (
+            ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEjq7xHLHOwXv8nBCJIoWwUuxyCwv+NXK6bQ17XjXnU="],
+            "not a ssh-ed25519 public key",
+        ),
+        (["ssh-ed25519 " + "A" * 41], "not valid base64"),
+        ([{"type": "ssh-ed25519"}], "is not 'TYPE BASE64'"),
+    ],
+)
+def test_bad_host_keys_are_refused(fleet, keys, fragment):
+    token = fleet.token()
+    assert fragment in _refused(fleet, 400, "invalid", check=token, fields=body(token, ssh_host_keys=keys))

@@ -109,10 +109,10 @@ def test_other_template_forms_join_each_threshold_then_the_route():
         'or b < on(instance) group_left accelmon_alert_threshold{accelmon_for="1m",alertname="T",param="y"}) '
         '* on(instance) group_left(severity) accelmon_alert_route{accelmon_for="1m",alertname="T"}'
     )
-    assert rc.final_comparison("sum by (instance) (a or b) > ${x}", {"x": {}}) == "x"
-    assert rc.final_comparison("a or b > ${x}", {"x": {}}) is None
-    assert rc.final_comparison('a{l="or"} > bool ${x}', {"x": {}}) == "x"
-    assert rc.final_comparison("a - ${x}", {"x": {}}) is None
+    assert ps.final_comparison("sum by (instance) (a or b) > ${x}", {"x": {}}) == "x"
+    assert ps.final_comparison("a or b > ${x}", {"x": {}}) is None
+    assert ps.final_comparison('a{l="or"} > bool ${x}', {"x": {}}) == "x"
+    assert ps.final_comparison("a - ${x}", {"x": {}}) is None
 
 
 def test_threshold_series_follow_the_effective_policy(hybrid):
@@ -149,15 +149,25 @@ def test_disabled_rule_has_no_series(hybrid):
 def test_route_labels(hybrid):
     model, hosts = hybrid
     _plan, series = rc.plan_rules(model.catalog, hosts)
-    prod = series_of(series, ps.ROUTE_METRIC, "HighCPUUsage")["dc1-a01-gpu01"][1]
+    # the usual shape (`<expr> > ${p}`): the threshold series carry the routing labels, no route series
+    assert series_of(series, ps.ROUTE_METRIC, "HighCPUUsage") == {}
+    prod = series_of(series, ps.THRESHOLD_METRIC, "HighCPUUsage")["dc1-a01-gpu01"][1]
     assert prod["severity"] == "warning" and prod["team"] == "ml-training"
     assert prod["accelmon_receiver"] == "oncall-pager" and prod["accelmon_for"] == "10m"
-    assert prod["group"] == hosts["dc1-a01-gpu01"]["primary_group"]
-    temp = series_of(series, ps.ROUTE_METRIC, "AcceleratorHighTemperature")
+    temp = series_of(series, ps.THRESHOLD_METRIC, "AcceleratorHighTemperature")
     hot = [lb for _m, lb, _v in temp.values() if lb.get("facility") == "hall-a-hot-aisle"]
     assert hot
-    cpu01 = series_of(series, ps.ROUTE_METRIC, "HighCPUUsage")["dc1-a01-cpu01"][1]
+    cpu01 = series_of(series, ps.THRESHOLD_METRIC, "HighCPUUsage")["dc1-a01-cpu01"][1]
     assert "team" not in cpu01
+    # a template without thresholds: the route series, with the primary group
+    down = series_of(series, ps.ROUTE_METRIC, "NodeDown")["dc1-a01-gpu01"][1]
+    assert down["accelmon_receiver"] == "oncall-pager" and down["team"] == "ml-training"
+    assert down["group"] == hosts["dc1-a01-gpu01"]["primary_group"]
+    # every shape but the usual one keeps its route series
+    for name, spec in model.catalog.rule_templates.items():
+        routed = bool(series_of(series, ps.ROUTE_METRIC, name))
+        enabled = any(e["alert_rules"].get(name, {}).get("enabled") for e in hosts.values())
+        assert routed == (enabled and ps.routes_needed(spec)), name
 
 
 def test_deterministic_whatever_the_input_order(hybrid):
@@ -357,3 +367,17 @@ def test_interval_and_prefix(hybrid):
     compiled = rc.compile_rules(model.catalog, hosts, group_prefix="fleet", interval="30s")
     assert all(g["name"].startswith("fleet.") and g["interval"] == "30s" for g in compiled["groups"])
     assert [g["name"] for g in compiled["groups"]] == sorted(g["name"] for g in compiled["groups"])
+
+
+def test_global_groups_are_the_templates_that_count_over_targets(hybrid):
+    model, hosts = hybrid
+    compiled = rc.compile_rules(model.catalog, hosts)
+    glob = rc.global_groups(model.catalog, compiled)
+    assert [g["name"] for g in glob["groups"]] == ["accelmon.ManyNodesDown"]
+    assert glob["groups"][0] == next(g for g in compiled["groups"] if g["name"] == "accelmon.ManyNodesDown")
+    # a prefix other than the default, and a fleet where ManyNodesDown is disabled everywhere
+    assert rc.global_groups(model.catalog, rc.compile_rules(model.catalog, hosts, group_prefix="x"), "x")["groups"]
+    off = copy.deepcopy(hosts)
+    for h in off.values():
+        h["alert_rules"]["ManyNodesDown"]["enabled"] = False
+    assert rc.global_groups(model.catalog, rc.compile_rules(model.catalog, off)) == {"groups": []}
