@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help system-deps venv collection-link test test-units test-integration test-core-2.16 sanity units lint \
         demo demo-fault demo-down demo-ha bootstrap-token policy bench bench-inventory bench-rules bench-registrar bench-alerts \
-        bench-dashboards build clean
+        bench-dashboards bench-rollout build clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -123,6 +123,10 @@ bench-registrar: venv collection-link ## seconds per registration through the re
 
 bench-alerts: system-deps venv collection-link ## fault-to-webhook latency per alert kind in the lab (brings it up)
 	$(BIN)/python tests/benchmarks/alert_latency.py --reps 3
+
+ROLLOUT_BENCH_ARGS ?= --hosts 50 --forks 10 --concurrency 10 --raise-inotify
+bench-rollout: system-deps venv collection-link ## rollout.yml over 50 podman systemd hosts: install all at once, upgrade rolling 10 (root, podman)
+	$(BIN)/python tests/benchmarks/rollout_scale.py $(ROLLOUT_BENCH_ARGS)
 
 build: venv ## build the collection tarball into .build/
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/ .

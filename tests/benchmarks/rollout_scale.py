@@ -2,7 +2,7 @@
 """Rollout at scale: playbooks/rollout.yml over N podman systemd hosts; prints the figures.
 
     flock /tmp/accelmon-podman.lock .venv/bin/python tests/benchmarks/rollout_scale.py \
-        [--hosts 50] [--forks 10] [--concurrency 10] [--keep]
+        [--hosts 50] [--forks 10] [--concurrency 10] [--keep] [--raise-inotify]
     .venv/bin/python tests/benchmarks/rollout_scale.py --local [--hosts 50] ...
 
 --local (no podman, no lock): the N hosts are inventory hosts on this machine (local
@@ -23,6 +23,9 @@ container address, every 5 s. Two rollouts are measured, both with gates and sil
 Per rollout: wall time in total and per batch (from the progress lines), the controller's
 peak memory (ansible-playbook and its forks, RSS summed, sampled every 0.5 s), and the
 containers' memory. Removes everything it created unless --keep. Needs root and podman.
+Each systemd container holds a few inotify instances, counted against root's
+fs.inotify.max_user_instances (128 on Debian: about 20 containers); the run checks first and
+stops with the fix, or --raise-inotify raises it for the run and restores it after.
 """
 
 from __future__ import annotations
@@ -72,6 +75,60 @@ def names(n):
     return ["accelmon-scale-%02d" % i for i in range(1, n + 1)]
 
 
+INOTIFY_LIMIT = "/proc/sys/fs/inotify/max_user_instances"
+# systemd (PID 1), journald, logind and dbus in each container hold inotify instances, all
+# counted against root's fs.inotify.max_user_instances (128 by default on Debian)
+INOTIFY_PER_CONTAINER = 8
+
+
+def inotify_in_use():
+    used = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                used += sum(
+                    1 for fd in os.listdir("/proc/%s/fd" % pid) if "inotify" in _readlink("/proc/%s/fd/%s" % (pid, fd))
+                )
+            except OSError:
+                pass
+    return used
+
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def check_inotify(n, raise_limit):
+    """Enough inotify instances for n more systemd containers, or a clear error (the first
+    run hung with containers stuck in `initializing` at the default 128). Returns the limit
+    to restore at the end, or None."""
+    with open(INOTIFY_LIMIT, encoding="utf-8") as fh:
+        limit = int(fh.read())
+    need = inotify_in_use() + n * INOTIFY_PER_CONTAINER
+    if need <= limit:
+        return None
+    if not raise_limit:
+        raise SystemExit(
+            "fs.inotify.max_user_instances is %d; %d systemd containers need about %d: "
+            "sysctl -w fs.inotify.max_user_instances=%d, or --raise-inotify (raised for the run, "
+            "restored after)" % (limit, n, need, max(1024, need))
+        )
+    with open(INOTIFY_LIMIT, "w", encoding="utf-8") as fh:
+        fh.write(str(max(1024, need)))
+    print("fs.inotify.max_user_instances %d -> %d for this run" % (limit, max(1024, need)), flush=True)
+    return limit
+
+
+def restore_inotify(limit):
+    if limit is not None:
+        with open(INOTIFY_LIMIT, "w", encoding="utf-8") as fh:
+            fh.write(str(limit))
+        print("fs.inotify.max_user_instances restored to %d" % limit, flush=True)
+
+
 def up_containers(hosts):
     if sh("podman", "network", "exists", NETWORK, check=False).returncode != 0:
         sh("podman", "network", "create", "--subnet", SUBNET_PREFIX + "0/24", NETWORK)
@@ -94,7 +151,7 @@ def up_containers(hosts):
             IMAGE,
             "/sbin/init",
         )
-    deadline = time.time() + 300
+    deadline = time.time() + 600
     for name in hosts:
         while True:
             state = sh("podman", "exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
@@ -106,9 +163,19 @@ def up_containers(hosts):
 
 
 def down_containers(hosts):
-    for name in hosts:
-        sh("podman", "rm", "-f", "-t", "2", name, check=False)
+    sh("podman", "rm", "-f", "-t", "2", *hosts, check=False, timeout=600)
+    left = [h for h in hosts if sh("podman", "container", "exists", h, check=False).returncode == 0]
+    for name in left:  # a second try, one by one (a container still starting can refuse the first)
+        sh("podman", "rm", "-f", "-t", "2", name, check=False, timeout=120)
     sh("podman", "network", "rm", NETWORK, check=False)
+
+
+def mem_available_mib():
+    with open("/proc/meminfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def container_memory_mib(hosts):
@@ -212,7 +279,6 @@ def inventory(base, hosts, artifacts):
         "all": {
             "hosts": {
                 h: {
-                    "ansible_ssh_host": h,
                     "accelmon_accelerators": [{"vendor": "nvidia", "model": "NVIDIA H200", "count": 1}],
                 }
                 for h in hosts
@@ -298,11 +364,16 @@ def run_rollout(label, inv, central, forks, extra):
     threading.Thread(target=sample, daemon=True).start()
     batches = []
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        m = PROGRESS_RE.search(line)
-        if m:
-            batches.append((time.monotonic() - start, m.group(0)))
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            m = PROGRESS_RE.search(line)
+            if m:
+                batches.append((time.monotonic() - start, m.group(0)))
+                print("  %s +%.0fs %s" % (label, batches[-1][0], m.group(0)), flush=True)
+    finally:
+        if proc.poll() is None:  # interrupted (SIGTERM): no rollout left running
+            proc.terminate()
     rc = proc.wait()
     done.set()
     total = time.monotonic() - start
@@ -326,6 +397,11 @@ def main():
     ap.add_argument("--forks", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=10)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--raise-inotify",
+        action="store_true",
+        help="raise fs.inotify.max_user_instances for the run when the containers need more (restored after)",
+    )
     ap.add_argument("--local", action="store_true", help="inventory hosts on this machine, no podman (see above)")
     args = ap.parse_args()
     if args.local:
@@ -340,6 +416,8 @@ def main():
     sh("bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), artifacts)
     write_artifact(artifacts, "0.26.0")
     central = Central(base, hosts)
+    inotify_restore = check_inotify(len(hosts), args.raise_inotify)
+    avail_before = mem_available_mib()
     t0 = time.monotonic()
     try:
         up_containers(hosts)
@@ -370,16 +448,25 @@ def main():
             ],
         )
         mem = container_memory_mib(hosts)
+        avail_after = mem_available_mib()
     finally:
         if not args.keep:
             central.stop()
             down_containers(hosts)
             shutil.rmtree(base, ignore_errors=True)
+            restore_inotify(inotify_restore)
     print(
         "\n%d hosts (podman systemd containers, 1 emulated GPU each), forks %d, %d CPUs"
         % (args.hosts, args.forks, os.cpu_count())
     )
-    print("containers up: %.0f s; their memory after the rollouts: %s MiB" % (t_up, "%.0f" % mem if mem else "n/a"))
+    print(
+        "containers up: %.0f s; their memory after the rollouts: %s MiB (podman stats)"
+        % (t_up, "%.0f" % mem if mem else "n/a")
+    )
+    print(
+        "host MemAvailable: %.0f MiB before the containers, %.0f MiB after the rollouts (%.0f MiB used by them)"
+        % (avail_before, avail_after, avail_before - avail_after)
+    )
     print("| rollout | batches | wall total | per batch (min / median / max) | controller peak RSS |")
     print("| --- | --- | --- | --- | --- |")
     for r in (first, second):

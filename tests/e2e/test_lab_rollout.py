@@ -3,8 +3,10 @@
 Uses the session's lab (tests/e2e/conftest.py). The emulated all-smi is upgraded from the
 lab's 0.25.0 to 0.26.0 (the emulator reporting 0.26.0) and then to a broken 0.27.0 (the
 emulator that loses every device), from offline artifacts this module writes next to the
-lab's. The runs record into ARA (offline client, SQLite in a temporary directory), as a
-user's ansible-playbook with ARA's callback would.
+lab's (lab.sh up writes them). The runs record into the lab's ARA server, as a user's
+ansible-playbook does after `eval "$(tests/lab/lab.sh env)"` (docs/lab.md); the failed
+canary's page in ARA's web UI is opened in headless Chromium (screenshot
+tests/output/browser/ara-rollout-canary.png).
 
 Order matters and the tests run in file order: dry run (all at once), rolling upgrade,
 failed canary. The lab stays on all-smi 0.26.0 afterwards (same metrics as 0.25.0).
@@ -19,9 +21,11 @@ import sys
 import time
 
 import pytest
+from webui import Page
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-from emulator_builds import ASSET, write_artifact  # noqa: E402
+import ara_history  # noqa: E402
+from emulator_builds import ASSET  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -47,25 +51,14 @@ def rollout_silences(lab):
 
 
 @pytest.fixture(scope="module")
-def ara_env(lab, tmp_path_factory):
-    """ARA's callback and action plugins with the offline client (SQLite in a temp dir)."""
-    base = tmp_path_factory.mktemp("ara")
-    env = {
-        "ANSIBLE_CALLBACK_PLUGINS": subprocess.check_output(
-            [sys.executable, "-m", "ara.setup.callback_plugins"], text=True
-        ).strip(),
-        "ANSIBLE_ACTION_PLUGINS": subprocess.check_output(
-            [sys.executable, "-m", "ara.setup.action_plugins"], text=True
-        ).strip(),
-        "ARA_API_CLIENT": "offline",
-        "ARA_BASE_DIR": str(base),
-        "ARA_DATABASE_NAME": str(base / "ansible.sqlite"),
-    }
-    for v in ("0.25.0",):
-        assert os.path.exists(os.path.join(lab.ARTIFACTS, "all-smi", v, ASSET)), "lab artifacts missing"
-    write_artifact(lab.ARTIFACTS, "0.26.0")
-    write_artifact(lab.ARTIFACTS, "0.27.0", broken=True)
-    return env
+def ara_env(lab):
+    """The lab's ARA (lab.sh up starts it): the client settings its plays record with."""
+    assert lab.ara_running(), "the lab's ARA server is not running (lab.sh up starts it; see %s)" % lab.ARA_LOG
+    env = lab._ansible_env()
+    assert env.get("ARA_API_SERVER") == lab.ara_url(), "lab plays do not record into the lab's ARA"
+    for v in ("0.25.0", "0.26.0", "0.27.0"):
+        assert os.path.exists(os.path.join(lab.ARTIFACTS, "all-smi", v, ASSET)), "lab artifact all-smi %s missing" % v
+    return ara_history.client_env(lab.ara_url())
 
 
 def rollout(lab, ara_env, version, *extra, check=False):
@@ -90,8 +83,7 @@ def rollout(lab, ara_env, version, *extra, check=False):
     ]
     if check:
         argv += ["--check", "--diff"]
-    env = lab._ansible_env()
-    env.update(ara_env)
+    env = lab._ansible_env()  # SSH to the nodes and the lab's ARA, as `lab.sh env` exports them
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, env=env, text=True, capture_output=True, timeout=900, check=False)
@@ -101,30 +93,12 @@ def rollout(lab, ara_env, version, *extra, check=False):
     return proc.returncode, out, time.monotonic() - start
 
 
-def ara(ara_env, *args):
-    env = dict(os.environ)
-    env.update(ara_env)
-    out = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ara"), *args, "-f", "json"],
-        env=env,
-        text=True,
-        capture_output=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return json.loads(out)
-
-
 def latest_playbook(ara_env):
-    return ara(ara_env, "playbook", "list", "--limit", "1", "--order=-started")[0]
+    return ara_history.latest_playbook(ara_env, path="playbooks/rollout.yml")
 
 
 def records(ara_env, playbook_id):
-    out = {}
-    for r in ara(ara_env, "record", "list", "--playbook", str(playbook_id)):
-        rec = ara(ara_env, "record", "show", str(r["id"]))
-        out[rec["key"]] = json.loads(rec["value"]) if isinstance(rec["value"], str) else rec["value"]
-    return out
+    return ara_history.records(ara_env, playbook_id)
 
 
 def test_dry_run_changes_nothing(clean_lab, ara_env):
@@ -169,7 +143,7 @@ def test_rolling_upgrade_with_silences_and_gates(clean_lab, ara_env):
     print("rolling upgrade of 2 hosts, 1 per batch: %.0f s" % took)
 
 
-def test_failed_canary_stops_after_batch_one_and_rolls_back(clean_lab, ara_env):
+def test_failed_canary_stops_after_batch_one_and_rolls_back(clean_lab, ara_env, browser):
     lab = clean_lab
     before = {h: sha256s(lab, h) for h in HOSTS}
     rc, out, took = rollout(
@@ -211,4 +185,12 @@ def test_failed_canary_stops_after_batch_one_and_rolls_back(clean_lab, ara_env):
     assert recs["batch 1"]["gate"]["passed"] is False
     assert recs["batch 1"]["results"][0]["status"] == "rolled_back"
     assert "batch 2" not in recs
+    # what a user watching the lab's ARA sees: the failed rollout, its hosts, its records
+    browser.check(
+        Page(
+            "ara-rollout-canary",
+            "%s/playbooks/%d.html" % (lab.ara_url(), pb["id"]),
+            ("Playbook #%d" % pb["id"], "playbooks/rollout.yml", "lab-h200", "rollout", "batch 1", "FAILED"),
+        )
+    )
     print("failed canary and rollback: %.0f s" % took)

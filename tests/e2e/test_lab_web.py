@@ -9,8 +9,9 @@ With a GPU over-temperature injected on lab-h200 (AcceleratorHighTemperature fir
   docs/lab.md, waits for the rendered page to show the lab's targets and the firing alert,
   and keeps a screenshot under tests/output/browser/.
 
-A later web UI (ARA, the registrar, dashboards) joins by adding its links to
-tests/lab/lab.py's web_links() and a PAGE_CHECKS entry for their kind here.
+ARA's list of the lab's playbook runs is one of them. A later web UI (the registrar,
+dashboards) joins by adding its links to tests/lab/lab.py's web_links() and a PAGE_CHECKS
+entry for their kind here.
 """
 
 from __future__ import annotations
@@ -228,6 +229,11 @@ def _alertmanager_ui(_lab, url):
     return Page("alertmanager-alerts", url, (ALERT, HOST))
 
 
+def _ara_playbooks(_lab, url):
+    # ARA's list of the lab's playbook runs: lab.sh up's site.yml at least
+    return Page("ara-playbooks", url, ("Playbooks", "playbooks/site.yml"))
+
+
 # kind of a web_links() entry (less its flavour suffix for Prometheus) -> its Page.
 PAGE_CHECKS = {
     "prometheus-targets-classic": _prometheus_targets,
@@ -236,6 +242,7 @@ PAGE_CHECKS = {
     "prometheus-graph-classic": _prometheus_graph,
     "alertmanager-api": _alertmanager_api,
     "alertmanager-alerts-ui": _alertmanager_ui,
+    "ara-playbooks": _ara_playbooks,
 }
 
 

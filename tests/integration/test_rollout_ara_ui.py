@@ -7,6 +7,7 @@ batch 2's gate fails, the batch rolls back and the rollout stops. ARA (offline c
 SQLite) records it; `ara` reads the records back; ARA's own server (ara-manage runserver)
 serves the UI and Debian's chromium renders the playbook page, whose text must show the
 rollout, its host, its records and the failure. The screenshot is kept in tests/output/.
+ARA's environment, server and CLI come from tests/tools/ara_history.py (as for the lab's).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 from helpers import BIN, ROOT, ansible_env
 from test_rollout_gate import Stack, free_port
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
+import ara_history  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT = os.path.join(ROOT, "tests", "output")
@@ -39,27 +41,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ara_env(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ara")
-    return {
-        "ANSIBLE_CALLBACK_PLUGINS": subprocess.check_output(
-            [sys.executable, "-m", "ara.setup.callback_plugins"], text=True
-        ).strip(),
-        "ANSIBLE_ACTION_PLUGINS": subprocess.check_output(
-            [sys.executable, "-m", "ara.setup.action_plugins"], text=True
-        ).strip(),
-        "ARA_API_CLIENT": "offline",
-        "ARA_BASE_DIR": str(base),
-        "ARA_DATABASE_NAME": str(base / "ansible.sqlite"),
-    }
-
-
-def ara(env, *args):
-    e = dict(os.environ)
-    e.update(env)
-    out = subprocess.run(
-        [os.path.join(BIN, "ara"), *args, "-f", "json"], env=e, text=True, capture_output=True, check=True, timeout=120
-    ).stdout
-    return json.loads(out)
+    return ara_history.offline_env(tmp_path_factory.mktemp("ara"))
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +78,9 @@ def test_rollout_stops_at_the_failed_gate(rollout):
 
 
 def test_ara_records_the_rollout_and_each_batch(rollout, ara_env):
-    pb = ara(ara_env, "playbook", "list", "--limit", "1", "--order=-started")[0]
+    pb = ara_history.latest_playbook(ara_env)
     assert pb["status"] == "failed" and pb["path"].endswith("playbooks/rollout.yml")
-    recs = {}
-    for r in ara(ara_env, "record", "list", "--playbook", str(pb["id"])):
-        rec = ara(ara_env, "record", "show", str(r["id"]))
-        recs[rec["key"]] = json.loads(rec["value"]) if isinstance(rec["value"], str) else rec["value"]
+    recs = ara_history.records(ara_env, pb["id"])
     assert recs["rollout"]["action"] == "reconfigure" and recs["rollout"]["serial"] == [1]
     assert recs["batch 1"]["gate"]["passed"] is True
     assert recs["batch 2"]["gate"]["passed"] is False
@@ -115,25 +94,12 @@ def test_ara_records_the_rollout_and_each_batch(rollout, ara_env):
 def test_ara_web_ui_shows_the_rollout(rollout, ara_env, tmp_path):
     if CHROMIUM is None:
         pytest.fail("chromium missing: run tests/tools/install_system_deps.sh")
-    pb = ara(ara_env, "playbook", "list", "--limit", "1", "--order=-started")[0]
+    pb = ara_history.latest_playbook(ara_env)
+    # ARA's server over the offline client's database
     port = free_port()
-    env = dict(os.environ)
-    env.update(ara_env)
-    server = subprocess.Popen(
-        [os.path.join(BIN, "ara-manage"), "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env, stdout=open(tmp_path / "ara-server.log", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
-    )  # fmt: skip
+    server = ara_history.start_server(ara_env["ARA_BASE_DIR"], "127.0.0.1", port, tmp_path / "ara-server.log")
     url = f"http://127.0.0.1:{port}/playbooks/{pb['id']}.html"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()  # noqa: S310 (loopback)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise AssertionError("ARA server not up: " + (tmp_path / "ara-server.log").read_text()[-2000:])
-                time.sleep(0.5)
         browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1800",
                    f"--user-data-dir={tmp_path / 'chromium'}"]  # fmt: skip
         dom = subprocess.run([*browser, "--dump-dom", url], text=True, capture_output=True, timeout=120, check=True)

@@ -5,13 +5,16 @@
     lab.py status                       summary: URLs, targets up, rules loaded, alerts firing
     lab.py fault KIND [HOST] [--device N] [--celsius C] [--code XID]
                                         KIND: gpu-overtemp, gpu-vanish, node-down, clear
-    lab.py down                         remove containers, network and webhook sink
+    lab.py down                         remove containers, network, webhook sink and ARA
     lab.py wait [--timeout S]           wait until every target is up and rules are loaded
+    lab.py env                          `export` lines: ansible-playbook against the lab, into its ARA
 
 Run through tests/lab/lab.sh (root, podman; see docs/lab.md). Every address used is the
 lab's own: the containers on the podman network accelmon-lab and its gateway, where the
-webhook sink listens. tests/e2e and tests/benchmarks/alert_latency.py import this module.
-Standard library only (plus ansible-inventory / ansible-playbook on PATH for `up`).
+webhook sink and ARA's server (the history of the lab's playbook runs) listen. tests/e2e
+and tests/benchmarks/alert_latency.py import this module.
+Standard library only (plus ansible-inventory / ansible-playbook on PATH for `up`, and
+ARA in the Python running it: tests/tools/ara_history.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,6 +34,10 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
+import ara_history  # noqa: E402
+import emulator_builds  # noqa: E402
+
 INVENTORY = os.path.join(REPO, "inventory", "examples", "lab", "lab.accelmon.yml")
 ANSIBLE_CFG = os.path.join(HERE, "ansible.cfg")
 STATE = os.environ.get("ACCELMON_LAB_DIR", "/var/tmp/accelmon-lab")
@@ -44,6 +52,12 @@ SSH_DIR = os.path.join(STATE, "ssh")
 DEPLOY_KEY = os.path.join(SSH_DIR, "id_ed25519")
 KNOWN_HOSTS = os.path.join(SSH_DIR, "known_hosts")
 DEPLOY_USER = "accelmon"
+# ARA's server: every playbook run against the lab (site.yml, rollout.yml, ...) recorded in
+# SQLite under ARA_DIR, its web UI on the gateway (tests/tools/ara_history.py).
+ARA_DIR = os.path.join(STATE, "ara")
+ARA_PID = os.path.join(STATE, "ara.pid")
+ARA_LOG = os.path.join(STATE, "ara.log")
+ARA_PORT = 8000
 
 IMAGE = os.environ.get("ACCELMON_LAB_IMAGE", "localhost/accelmon-systemd:bookworm")
 NETWORK = "accelmon-lab"
@@ -214,7 +228,36 @@ def _ansible_env():
     # SSH to the nodes with the lab's deploy key, host keys checked against its known_hosts.
     env.setdefault("ANSIBLE_PRIVATE_KEY_FILE", DEPLOY_KEY)
     env.setdefault("ANSIBLE_SSH_COMMON_ARGS", "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % KNOWN_HOSTS)
+    # Record into the lab's ARA while it runs (ACCELMON_LAB_ARA=0: do not).
+    if env.get("ACCELMON_LAB_ARA") != "0" and ara_running():
+        for key, value in ara_history.client_env(ara_url()).items():
+            env.setdefault(key, value)
     return env
+
+
+# Printed by `lab.sh env`: what ansible-playbook needs to reach the lab and record into its ARA.
+ENV_KEYS = (
+    "ANSIBLE_CONFIG",
+    "ANSIBLE_COLLECTIONS_PATH",
+    "ANSIBLE_PRIVATE_KEY_FILE",
+    "ANSIBLE_SSH_COMMON_ARGS",
+    "ANSIBLE_CALLBACK_PLUGINS",
+    "ANSIBLE_ACTION_PLUGINS",
+    "ARA_API_CLIENT",
+    "ARA_API_SERVER",
+    "ARA_CALLBACK_THREADS",
+)
+
+
+def cmd_env(_args):
+    env = _ansible_env()
+    print('export PATH=%s:"$PATH"' % shlex.quote(os.path.dirname(sys.executable)))
+    for key in ENV_KEYS:
+        if key in env:
+            print("export %s=%s" % (key, shlex.quote(env[key])))
+    if not ara_running():
+        print("# ARA's server is not running (lab.sh up starts it): runs are not recorded")
+    return 0
 
 
 def wait_for(what, fn, timeout, interval=1.0):
@@ -326,6 +369,53 @@ def stop_webhook():
     for path in (WEBHOOK_PID,):
         if os.path.exists(path):
             os.remove(path)
+
+
+# ----------------------------------------------------------------------------- ARA
+def ara_url():
+    return "http://%s:%d" % (GATEWAY, ARA_PORT)
+
+
+def ara_running():
+    try:
+        with open(ARA_PID, encoding="utf-8") as fh:
+            pid = int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def start_ara():
+    """ARA's server on the gateway (needs the network), SQLite in ARA_DIR; idempotent."""
+    if ara_running():
+        return
+    if not ara_history.available():
+        raise SystemExit("lab: ARA is not installed in %s; pip install -r requirements/test.txt" % sys.executable)
+    proc = ara_history.start_server(ARA_DIR, GATEWAY, ARA_PORT, ARA_LOG, detach=True)
+    with open(ARA_PID, "w", encoding="utf-8") as fh:
+        fh.write(str(proc.pid))
+    log("ARA on %s/ (pid %d), playbook runs recorded in %s" % (ara_url(), proc.pid, ARA_DIR))
+
+
+def stop_ara():
+    pid = ara_running()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if os.path.exists(ARA_PID):
+        os.remove(ARA_PID)
+
+
+def ara_run_count():
+    """How many playbook runs ARA holds (None when it does not answer)."""
+    try:
+        return http("GET", ara_url() + "/api/v1/playbooks?limit=1")["count"]
+    except (OSError, urllib.error.URLError, KeyError, TypeError):
+        return None
 
 
 # ----------------------------------------------------------------------------- containers
@@ -537,6 +627,10 @@ def build_artifacts():
     os.makedirs(ARTIFACTS, exist_ok=True)
     run(["bash", os.path.join(REPO, "tests", "tools", "build_artifacts.sh"), ARTIFACTS], capture=True)
     run(["bash", os.path.join(HERE, "build_central_artifacts.sh"), ARTIFACTS], capture=True)
+    # the all-smi releases a rollout in the lab upgrades to (docs/rollouts.md): 0.26.0, and a
+    # broken 0.27.0 (every device lost) that a canary must catch and roll back
+    emulator_builds.write_artifact(ARTIFACTS, "0.26.0")
+    emulator_builds.write_artifact(ARTIFACTS, "0.27.0", broken=True)
     log("offline artifacts in %s" % ARTIFACTS)
 
 
@@ -664,6 +758,8 @@ def web_links():
         links.append({"name": "Alertmanager alerts", "kind": "alertmanager-alerts-ui", "url": am_url() + AM_UI_PATH})
     elif http_status(am_url() + "/api/v2/alerts")[0] == 200:
         links.append({"name": "Alertmanager API", "kind": "alertmanager-api", "url": am_url() + "/api/v2/alerts"})
+    if ara_running() and _answers_html(ara_url() + "/"):
+        links.append({"name": "ARA playbook runs", "kind": "ara-playbooks", "url": ara_url() + "/"})
     return links
 
 
@@ -701,6 +797,12 @@ def summary_text():
         "  Webhook sink: Alertmanager's receiver on %s:%d -> %s (%s, %d notifications)"
         % (GATEWAY, WEBHOOK_PORT, WEBHOOK_FILE, "running" if webhook_running() else "STOPPED", len(read_webhook()))
     )
+    ara_links = [lk for lk in links if lk["kind"] == "ara-playbooks"]
+    if ara_links:
+        p("  ARA (history of the lab's playbook runs): %s (%d runs)" % (ara_links[0]["url"], ara_run_count() or 0))
+        p('    record your own: eval "$(bash tests/lab/lab.sh env)"; ansible-playbook ... (docs/lab.md)')
+    else:
+        p("  ARA: not running (lab.sh up starts it); playbook runs are not recorded")
     try:
         tg = targets()
     except (OSError, urllib.error.URLError, RuntimeError) as exc:
@@ -871,6 +973,7 @@ def cmd_up(args):
     build_artifacts()
     seed_debian_assets()
     start_webhook()
+    start_ara()
     if not args.skip_play:
         rc, _unused = site_play(quiet=args.quiet, logfile=SITE_LOG)
         if rc != 0:
@@ -882,6 +985,7 @@ def cmd_up(args):
 
 def cmd_down(_args):
     stop_webhook()
+    stop_ara()
     names = [n for n in lab_hosts() if container_state(n) is not None]
     if names:
         podman("rm", "-f", "-t", "2", *names, capture=True)
@@ -893,6 +997,7 @@ def cmd_down(_args):
         path = os.path.join(STATE, name)
         if os.path.exists(path):
             os.remove(path)
+    shutil.rmtree(ARA_DIR, ignore_errors=True)
     return 0
 
 
@@ -929,6 +1034,7 @@ def main(argv=None):
     up.add_argument("--timeout", type=float, default=120)
     sub.add_parser("down")
     sub.add_parser("status")
+    sub.add_parser("env")
     w = sub.add_parser("wait")
     w.add_argument("--timeout", type=float, default=120)
     f = sub.add_parser("fault")
@@ -944,6 +1050,8 @@ def main(argv=None):
         return cmd_down(args)
     if args.cmd == "status":
         return summary()
+    if args.cmd == "env":
+        return cmd_env(args)
     if args.cmd == "wait":
         wait_ready(args.timeout)
         return summary()

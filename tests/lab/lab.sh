@@ -7,7 +7,8 @@
 #   tests/lab/lab.sh fault KIND [HOST] [--device N] [--celsius C]
 #                    KIND: gpu-overtemp | gpu-vanish | node-down | allsmi-restart | allsmi-stop | gpu-xid
 #                          | mount-gone | port-closed | command-fails | clear   (HOST default lab-h200)
-#   tests/lab/lab.sh down                            remove containers, network, webhook sink
+#   tests/lab/lab.sh down                            remove containers, network, webhook sink, ARA
+#   eval "$(tests/lab/lab.sh env)"                   ansible-playbook then reaches the lab and records into its ARA
 #
 # env: ACCELMON_LAB_DIR (state, default /var/tmp/accelmon-lab), VENV (default <repo>/.venv)
 set -euo pipefail

@@ -3,12 +3,13 @@
 `write_artifact(artifacts, "0.26.0")` writes <artifacts>/all-smi/0.26.0/all-smi-linux-x86_64.tar.gz
 and its .sha256 in the layout the all_smi role installs from (accelmon_artifacts_dir): the
 emulator reporting that version. broken=True gives a build that loses every device, the
-broken release a canary must catch. Used by tests/e2e/test_lab_rollout.py and
-tests/benchmarks/rollout_scale.py.
+broken release a canary must catch. tests/lab/lab.py writes both into the lab's artifacts
+(0.26.0, and 0.27.0 broken); tests/benchmarks/rollout_scale.py writes 0.26.0.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -36,14 +37,20 @@ def emulator_build(version, broken=False):
 def write_artifact(artifacts, version, broken=False):
     buf = io.BytesIO()
     data = emulator_build(version, broken)
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    # the same bytes every time (gzip header without a timestamp): rewriting leaves it unchanged
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         info = tarfile.TarInfo("all-smi")
         info.size, info.mode, info.mtime = len(data), 0o755, 1672531200
         tar.addfile(info, io.BytesIO(data))
     d = os.path.join(artifacts, "all-smi", version)
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, ASSET), "wb") as fh:
+    path = os.path.join(d, ASSET)
+    if os.path.exists(path):
+        with open(path, "rb") as fh:
+            if fh.read() == buf.getvalue():
+                return path
+    with open(path, "wb") as fh:
         fh.write(buf.getvalue())
-    with open(os.path.join(d, ASSET + ".sha256"), "w", encoding="utf-8") as fh:
+    with open(path + ".sha256", "w", encoding="utf-8") as fh:
         fh.write("%s  %s\n" % (hashlib.sha256(buf.getvalue()).hexdigest(), ASSET))
-    return os.path.join(d, ASSET)
+    return path
