@@ -48,6 +48,21 @@ def _lab_usable():
         return False
 
 
+def _failed_tasks(log_path, limit=6000):
+    """The failed tasks of a play log (`lab.sh up --quiet` prints only the recap)."""
+    try:
+        with open(log_path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return ""
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith(("fatal:", "failed:")) or "FAILED!" in line:
+            task = next((lines[j] for j in range(i, -1, -1) if lines[j].startswith("TASK [")), "")
+            out += [task, *lines[i : i + 6]]
+    return "\n".join(out)[-limit:]
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The lab module (tests/lab/lab.py) with the lab up; torn down at the end."""
@@ -69,9 +84,12 @@ def lab():
         )
         sys.stdout.write(res.stdout[-4000:])
         if res.returncode != 0:
+            failed = _failed_tasks(labmod.SITE_LOG)
+            if os.environ.get("ACCELMON_LAB_KEEP") != "1":
+                subprocess.run(["bash", LAB_SH, "down"], check=False, timeout=300)
             pytest.fail(
-                "lab.sh up failed (rc %d) after %.0f s; see %s\n%s"
-                % (res.returncode, time.monotonic() - start, labmod.SITE_LOG, res.stdout[-4000:])
+                "lab.sh up failed (rc %d) after %.0f s; see %s\n%s\n%s"
+                % (res.returncode, time.monotonic() - start, labmod.SITE_LOG, failed, res.stdout[-4000:])
             )
     labmod.clear()
     try:
@@ -107,3 +125,11 @@ def browser():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: end-to-end test in the podman lab (tests/lab)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """test_getting_started.py runs last: the guide deploys its own fleet's configuration to
+    the lab's monitoring host (docs/getting-started.md, "How this page is tested")."""
+    last = [i for i in items if i.nodeid.split("::")[0].endswith("test_getting_started.py")]
+    if last:
+        items[:] = [i for i in items if i not in last] + last

@@ -338,6 +338,35 @@ def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
     assert "SECRET-ROUTING-KEY-123" in (tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text()
 
 
+def test_alertmanager_receiver_secret_from_ansible_vault(tmp_path):
+    """A receiver's secret kept in ansible-vault (docs/getting-started.md) is written
+    decrypted, not as the `!vault` ciphertext ansible-core 2.19's to_nice_yaml emits."""
+    password = tmp_path / "vault-pass"
+    password.write_text("not-a-real-password\n")
+    vaulted = run(
+        [os.path.join(BIN, "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
+         "--name", "vault_routing_key", "SECRET-VAULTED-KEY-456"]
+    ).stdout
+    secrets = tmp_path / "vault.yml"
+    secrets.write_text(vaulted)
+    extra = tmp_path / "am.yml"
+    extra.write_text(
+        "alertmanager_receivers:\n"
+        "  - name: default\n"
+        "    pagerduty_configs:\n"
+        "      - routing_key: '{{ vault_routing_key }}'\n"
+        + "".join("  - name: %s\n" % r["name"] for r in MODEL_RECEIVERS)
+    )
+    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "--vault-password-file", str(password)]
+    for e in (f"@{secrets}", f"@{extra}", f"render_dir={tmp_path / 'out'}", "render_prometheus=false",
+              "render_grafana=false"):
+        args += ["-e", e]
+    proc = run(args)
+    assert "SECRET-VAULTED-KEY-456" not in proc.stdout + proc.stderr
+    am = yaml.safe_load((tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text())
+    assert am["receivers"][0]["pagerduty_configs"] == [{"routing_key": "SECRET-VAULTED-KEY-456"}]
+
+
 def test_msteams_needs_alertmanager_026(tmp_path):
     extra = tmp_path / "am.yml"
     extra.write_text(

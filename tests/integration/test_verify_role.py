@@ -193,6 +193,18 @@ def test_verify_fails_naming_the_host_and_the_stopped_exporter(stack):
         stack["start"]("allsmi", stack["allsmi"])
 
 
+def test_verify_waits_for_a_missing_target_then_names_it(stack):
+    """An exporter Prometheus has no target for (yet): waited for up to verify_timeout, then
+    this host fails naming it, instead of the shared targets read failing every host."""
+    start = time.monotonic()
+    res = verify(stack, "-e", json.dumps({"verify_exporters": ["node_exporter", "all_smi", "dcgm_exporter"]}))
+    assert res.returncode != 0
+    assert "accelmon verify: gpu1 FAILED: dcgm_exporter: no active Prometheus target (job dcgm, instance gpu1)" in (
+        " ".join(res.stdout.split())
+    ), res.stdout[-3000:]
+    assert time.monotonic() - start >= 6
+
+
 def test_verify_says_it_skipped_without_a_prometheus_host(tmp_path):
     (tmp_path / "hosts.yml").write_text(
         json.dumps(
