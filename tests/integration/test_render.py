@@ -367,6 +367,33 @@ def test_alertmanager_receiver_secret_from_ansible_vault(tmp_path):
     assert am["receivers"][0]["pagerduty_configs"] == [{"routing_key": "SECRET-VAULTED-KEY-456"}]
 
 
+def test_prometheus_remote_write_password_from_ansible_vault(tmp_path):
+    """A remote_write password kept in ansible-vault is written decrypted into prometheus.yml
+    (and passes promtool), not as the `!vault` ciphertext."""
+    password = tmp_path / "vault-pass"
+    password.write_text("not-a-real-password\n")
+    vaulted = run(
+        [os.path.join(BIN, "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
+         "--name", "vault_remote_write_password", "SECRET-VAULTED-PW-789"]
+    ).stdout
+    secrets = tmp_path / "vault.yml"
+    secrets.write_text(vaulted)
+    extra = tmp_path / "rw.yml"
+    extra.write_text(
+        "prometheus_remote_write:\n"
+        "  - url: https://vm.example.com/api/v1/write\n"
+        "    basic_auth: {username: prom, password: '{{ vault_remote_write_password }}'}\n"
+    )
+    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "--vault-password-file", str(password)]
+    for e in (f"@{secrets}", f"@{extra}", f"render_dir={tmp_path / 'out'}", "render_alertmanager=false",
+              "render_grafana=false"):
+        args += ["-e", e]
+    proc = run(args)
+    assert "SECRET-VAULTED-PW-789" not in proc.stdout + proc.stderr
+    cfg = yaml.safe_load((tmp_path / "out" / "prometheus" / "prometheus.yml").read_text())
+    assert cfg["remote_write"][0]["basic_auth"] == {"username": "prom", "password": "SECRET-VAULTED-PW-789"}
+
+
 def test_msteams_needs_alertmanager_026(tmp_path):
     extra = tmp_path / "am.yml"
     extra.write_text(
