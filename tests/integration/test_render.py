@@ -338,59 +338,61 @@ def test_alertmanager_secrets_stay_out_of_the_output(tmp_path):
     assert "SECRET-ROUTING-KEY-123" in (tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text()
 
 
-def test_alertmanager_receiver_secret_from_ansible_vault(tmp_path):
-    """A receiver's secret kept in ansible-vault (docs/getting-started.md) is written
-    decrypted, not as the `!vault` ciphertext ansible-core 2.19's to_nice_yaml emits."""
+def _render_with_vaulted(tmp_path, name, secret, extra_yaml, *render_off):
+    """render.yml with `name` encrypted by ansible-vault (value `secret`) and extra vars that
+    use it; returns the play and the output directory. The secret must not be logged."""
     password = tmp_path / "vault-pass"
     password.write_text("not-a-real-password\n")
     vaulted = run(
         [os.path.join(BIN, "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
-         "--name", "vault_routing_key", "SECRET-VAULTED-KEY-456"]
+         "--name", name, secret]
     ).stdout
     secrets = tmp_path / "vault.yml"
     secrets.write_text(vaulted)
-    extra = tmp_path / "am.yml"
-    extra.write_text(
+    extra = tmp_path / "extra.yml"
+    extra.write_text(extra_yaml)
+    out = tmp_path / "out"
+    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "--vault-password-file", str(password)]
+    for e in (f"@{secrets}", f"@{extra}", f"render_dir={out}", *render_off):
+        args += ["-e", e]
+    proc = run(args)
+    assert secret not in proc.stdout + proc.stderr
+    return proc, out
+
+
+def test_alertmanager_receiver_secret_from_ansible_vault(tmp_path):
+    """A receiver's secret kept in ansible-vault (docs/getting-started.md) is written
+    decrypted, not as the `!vault` ciphertext ansible-core 2.19's to_nice_yaml emits."""
+    _proc, out = _render_with_vaulted(
+        tmp_path,
+        "vault_routing_key",
+        "SECRET-VAULTED-KEY-456",
         "alertmanager_receivers:\n"
         "  - name: default\n"
         "    pagerduty_configs:\n"
         "      - routing_key: '{{ vault_routing_key }}'\n"
-        + "".join("  - name: %s\n" % r["name"] for r in MODEL_RECEIVERS)
+        + "".join("  - name: %s\n" % r["name"] for r in MODEL_RECEIVERS),
+        "render_prometheus=false",
+        "render_grafana=false",
     )
-    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "--vault-password-file", str(password)]
-    for e in (f"@{secrets}", f"@{extra}", f"render_dir={tmp_path / 'out'}", "render_prometheus=false",
-              "render_grafana=false"):
-        args += ["-e", e]
-    proc = run(args)
-    assert "SECRET-VAULTED-KEY-456" not in proc.stdout + proc.stderr
-    am = yaml.safe_load((tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text())
+    am = yaml.safe_load((out / "alertmanager" / "alertmanager.yml").read_text())
     assert am["receivers"][0]["pagerduty_configs"] == [{"routing_key": "SECRET-VAULTED-KEY-456"}]
 
 
 def test_prometheus_remote_write_password_from_ansible_vault(tmp_path):
     """A remote_write password kept in ansible-vault is written decrypted into prometheus.yml
-    (and passes promtool), not as the `!vault` ciphertext."""
-    password = tmp_path / "vault-pass"
-    password.write_text("not-a-real-password\n")
-    vaulted = run(
-        [os.path.join(BIN, "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
-         "--name", "vault_remote_write_password", "SECRET-VAULTED-PW-789"]
-    ).stdout
-    secrets = tmp_path / "vault.yml"
-    secrets.write_text(vaulted)
-    extra = tmp_path / "rw.yml"
-    extra.write_text(
+    (which render.yml checks with promtool), not as the `!vault` ciphertext."""
+    _proc, out = _render_with_vaulted(
+        tmp_path,
+        "vault_remote_write_password",
+        "SECRET-VAULTED-PW-789",
         "prometheus_remote_write:\n"
         "  - url: https://vm.example.com/api/v1/write\n"
-        "    basic_auth: {username: prom, password: '{{ vault_remote_write_password }}'}\n"
+        "    basic_auth: {username: prom, password: '{{ vault_remote_write_password }}'}\n",
+        "render_alertmanager=false",
+        "render_grafana=false",
     )
-    args = [os.path.join(BIN, "ansible-playbook"), PLAYBOOK, "-i", HYBRID, "--vault-password-file", str(password)]
-    for e in (f"@{secrets}", f"@{extra}", f"render_dir={tmp_path / 'out'}", "render_alertmanager=false",
-              "render_grafana=false"):
-        args += ["-e", e]
-    proc = run(args)
-    assert "SECRET-VAULTED-PW-789" not in proc.stdout + proc.stderr
-    cfg = yaml.safe_load((tmp_path / "out" / "prometheus" / "prometheus.yml").read_text())
+    cfg = yaml.safe_load((out / "prometheus" / "prometheus.yml").read_text())
     assert cfg["remote_write"][0]["basic_auth"] == {"username": "prom", "password": "SECRET-VAULTED-PW-789"}
 
 
