@@ -112,8 +112,8 @@ bench: bench-inventory bench-rules bench-registrar ## every benchmark that needs
 bench-inventory: venv collection-link ## our inventory plugin vs ansible-core's YAML plugin at 1k/10k/100k targets
 	$(BIN)/python tests/benchmarks/inventory_bench.py $(BENCH_SIZES)
 
-bench-rules: system-deps venv collection-link ## thresholds-as-series rules vs static rules, 1k and 10k targets, real Prometheus
-	$(BIN)/python tests/benchmarks/rules_bench.py
+bench-rules: system-deps venv collection-link ## thresholds-as-series rules vs static rules, 1k and 10k targets, two node shapes, real Prometheus
+	$(BIN)/python tests/benchmarks/rules_bench.py $(RULES_BENCH_ARGS)
 
 bench-dashboards: system-deps venv collection-link ## every Grafana panel query over 1 h at 10k targets in a real Prometheus
 	$(BIN)/python tests/benchmarks/dashboard_query_bench.py

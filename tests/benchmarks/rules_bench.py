@@ -11,7 +11,9 @@ For each fleet size, in one run on one Prometheus:
    distinct `for` values), the policy series count, file sizes and compile time;
 2. serves the measured series of every target (every template's metrics: node_exporter,
    all-smi, dcgm-exporter, smartmon and check runner names, one local exporter,
-   honor_labels) and the policy series from a real node_exporter (Debian's
+   honor_labels), as many per target as the node shape has devices (`--shapes`: minimal =
+   each exporter's series once, the worst case for the compiled rules; hgx = an 8-GPU H200
+   node, conservative), and the policy series from a real node_exporter (Debian's
    prometheus-node-exporter, textfile collector only, as the prometheus role runs it), and
    compares
      compiled - the rules of rule_compiler, joining the policy series,
@@ -22,16 +24,21 @@ For each fleet size, in one run on one Prometheus:
       prometheus_rule_group_last_duration_seconds) for `--evals` cycles after the first;
       per cycle the sum over the templates per side;
    b. paired queries: the same expressions as queries, compiled and static alternately per
-      template, `--evals` rounds: the engine's evalTotalTime (wall time) and
+      template, `--evals` rounds, with no rules loaded: the engine's evalTotalTime (wall
+      time) and
    c. the Prometheus process' CPU time during those queries (/proc: not inflated by the
       other processes of a shared machine);
    plus the scrape time and sample count of the policy job (scraped every 60s with a 55s
    timeout, the prometheus role's defaults).
 The target (issue 7): at 10k targets, ratio <= 1.5 and rules <= templates x distinct `for`.
-Loopback only; every process is stopped at the end. About 30 minutes on 2 cores (10k: 1.3M head
-series, 3 GB of Prometheus memory).
+Loopback only; one Prometheus per shape; every process is stopped at the end. About an hour
+on 2 cores. Memory at 10k: minimal 1.3M head series, 6 GB of Prometheus memory; hgx 3.4M head
+series, over 18 GB unless held to GOMEMLIMIT (set to 55 % of the machine's memory; on a 23 GB
+VM the collector then runs almost continuously and the cycles saturate: `--shapes minimal`, or
+a machine with 32 GB or more, for clean hgx figures at 10k).
 
-Usage: python tests/benchmarks/rules_bench.py [--sizes 1000 10000] [--evals 7] [--no-prometheus]
+Usage: python tests/benchmarks/rules_bench.py [--sizes 1000 10000] [--shapes minimal hgx] [--evals 7]
+       [--no-prometheus]
 """
 
 import argparse
@@ -151,6 +158,23 @@ def synthetic_fleet(n_targets, seed=42):
 # ------------------------------------------------------------------------------ exporter
 
 
+# What one target serves, per node shape. "minimal": every exporter's series once (one GPU,
+# one CPU, one filesystem, one InfiniBand port, one disk), the figures of earlier runs, and
+# the worst case for the compiled rules (each rule reads one policy series per target; the
+# fewer measured series a target has, the larger that share). "hgx": the 8 GPUs of an HGX/DGX
+# H200 node, as the fleets this collection is for run them, with far fewer of everything else
+# than the real node (a DGX H200 has 224 logical CPUs, 18 NVLinks per GPU, 8 InfiniBand and 2
+# storage ports, 10 NVMe drives), to fit 10k targets in a 23 GB VM: fewer measured series make
+# the static rules cheaper, so the ratio is overstated, not flattered.
+SHAPES = {
+    "minimal": {"gpus": 1, "nvlinks": 2, "cpus": 1, "ib_ports": 1, "roce_ports": 0, "nvme": 1,
+                "filesystems": (("/", "/dev/nvme0n1p1", "ext4"),)},
+    "hgx": {"gpus": 8, "nvlinks": 2, "cpus": 8, "ib_ports": 4, "roce_ports": 1, "nvme": 4,
+            "filesystems": (("/", "/dev/md0", "ext4"), ("/boot/efi", "/dev/nvme8n1p1", "vfat"),
+                            ("/raid", "/dev/md1", "ext4"))},
+}
+
+
 class Exporter(http.server.ThreadingHTTPServer):
     """Serves the series of every synthetic instance (one scrape = every host).
 
@@ -162,58 +186,61 @@ class Exporter(http.server.ThreadingHTTPServer):
     Every exporter a GPU node runs is there (node_exporter with its textfile collector,
     all-smi, dcgm-exporter, smartmon, the check runner with one item per check type and
     every status series, check_probes' own names), healthy, so every template's rules read
-    real series in both sets; DCGM_EXP_XID_ERRORS_COUNT has no series (no XID in the
-    window, as on a healthy GPU). The constant lines are built once per fleet, the
-    time-dependent ones per scrape.
+    real series in both sets, as many per target as the node shape (SHAPES) has devices;
+    DCGM_EXP_XID_ERRORS_COUNT has no series (no XID in the window, as on a healthy GPU).
+    The constant lines are built once per fleet, the time-dependent ones per scrape.
     """
 
     daemon_threads = True
 
-    def __init__(self, hosts):
+    def __init__(self, hosts, shape="minimal"):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.started = time.time()
+        self.shape = SHAPES[shape]
         self.set_hosts(hosts)
 
     def set_hosts(self, hosts):
         self.cpu_busy = [0.1 + 0.4 * (i % 7) / 7.0 for i in range(len(hosts))]
         self.hosts = hosts
-        self.constant = "".join(self._constant(i, h) for i, h in enumerate(hosts))
+        self.constant = "".join(self._constant(i, h, self.shape) for i, h in enumerate(hosts))
 
     @staticmethod
-    def _constant(i, h):
+    def _constant(i, h, shape):
         out = []
         add = out.append
         lab = 'instance="%s"' % h
         add('node_memory_MemTotal_bytes{%s,job="node"} 1.0e12' % lab)
         add('node_memory_MemAvailable_bytes{%s,job="node"} %d' % (lab, 3e11 + (i % 11) * 5e10))
-        fs = '%s,job="node",device="/dev/nvme0n1p1",fstype="ext4",mountpoint="/"' % lab
-        add('node_filesystem_size_bytes{%s} 1.0e12' % fs)
-        add('node_filesystem_avail_bytes{%s} %d' % (fs, 2e11 + (i % 13) * 4e10))
-        add('node_filesystem_files{%s} 6.4e7' % fs)
-        add('node_filesystem_files_free{%s} %d' % (fs, 3e7 + (i % 13) * 1e6))
-        add('node_filesystem_readonly{%s} 0' % fs)
+        for mountpoint, device, fstype in shape["filesystems"]:
+            fs = '%s,job="node",device="%s",fstype="%s",mountpoint="%s"' % (lab, device, fstype, mountpoint)
+            add('node_filesystem_size_bytes{%s} 1.0e12' % fs)
+            add('node_filesystem_avail_bytes{%s} %d' % (fs, 2e11 + (i % 13) * 4e10))
+            add('node_filesystem_files{%s} 6.4e7' % fs)
+            add('node_filesystem_files_free{%s} %d' % (fs, 3e7 + (i % 13) * 1e6))
+            add('node_filesystem_readonly{%s} 0' % fs)
         add('node_textfile_scrape_error{%s,job="node"} 0' % lab)
-        gpu = '%s,job="allsmi",gpu="NVIDIA H200",gpu_index="0",gpu_uuid="GPU-%08d"' % (lab, i)
-        add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 40 + i % 30))
-        add('all_smi_gpu_temperature_threshold_slowdown_celsius{%s} 90' % gpu)
-        add('all_smi_gpu_utilization{%s} %d' % (gpu, i % 80))
-        add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, (i % 80) * 1.4e9))
-        add('all_smi_gpu_memory_total_bytes{%s} 1.41e11' % gpu)
-        add('all_smi_gpu_info{%s,type="GPU"} 1' % gpu)
-        for link in range(2):
-            add('all_smi_nvlink_remote_device_type{%s,link_index="%d",remote_type="switch"} 2' % (gpu, link))
-        dcgm = '%s,job="dcgm",gpu="0",UUID="GPU-%08d"' % (lab, i)
-        for name, value in (("XID_ERRORS", 0), ("ECC_DBE_VOL_TOTAL", 0), ("PCIE_LINK_WIDTH", 16),
-                            ("PCIE_REPLAY_COUNTER", 3), ("ROW_REMAP_FAILURE", 0), ("ROW_REMAP_PENDING", 0),
-                            ("THERMAL_VIOLATION", 0), ("UNCORRECTABLE_REMAPPED_ROWS", 0)):
-            add('DCGM_FI_DEV_%s{%s} %d' % (name, dcgm, value))
-        for kind in ("CRC_FLIT", "REPLAY", "RECOVERY"):
-            add('DCGM_FI_DEV_NVLINK_%s_ERROR_COUNT_TOTAL{%s} 0' % (kind, dcgm))
-        ib = '%s,job="node",device="mlx5_0",port="1"' % lab
-        add('node_infiniband_state_id{%s} 4' % ib)
-        add('node_infiniband_physical_state_id{%s} 5' % ib)
-        add('nvme_critical_warning{%s,job="node",device="nvme0"} 0' % lab)
-        add('smartmon_device_smart_healthy{%s,job="node",device="/dev/sda",disk="/dev/sda"} 1' % lab)
+        for g in range(shape["gpus"]):
+            uuid = "GPU-%08d-%d" % (i, g) if shape["gpus"] > 1 else "GPU-%08d" % i
+            gpu = '%s,job="allsmi",gpu="NVIDIA H200",gpu_index="%d",gpu_uuid="%s"' % (lab, g, uuid)
+            add('all_smi_gpu_temperature_celsius{%s} %d' % (gpu, 40 + (i + g) % 30))
+            add('all_smi_gpu_temperature_threshold_slowdown_celsius{%s} 90' % gpu)
+            add('all_smi_gpu_utilization{%s} %d' % (gpu, (i + g) % 80))
+            add('all_smi_gpu_memory_used_bytes{%s} %d' % (gpu, ((i + g) % 80) * 1.4e9))
+            add('all_smi_gpu_memory_total_bytes{%s} 1.41e11' % gpu)
+            add('all_smi_gpu_info{%s,type="GPU"} 1' % gpu)
+            for link in range(shape["nvlinks"]):
+                add('all_smi_nvlink_remote_device_type{%s,link_index="%d",remote_type="switch"} 2' % (gpu, link))
+            dcgm = '%s,job="dcgm",gpu="%d",UUID="%s"' % (lab, g, uuid)
+            for name, value in (("XID_ERRORS", 0), ("ECC_DBE_VOL_TOTAL", 0), ("PCIE_LINK_WIDTH", 16),
+                                ("PCIE_REPLAY_COUNTER", 3), ("ROW_REMAP_FAILURE", 0), ("ROW_REMAP_PENDING", 0),
+                                ("THERMAL_VIOLATION", 0), ("UNCORRECTABLE_REMAPPED_ROWS", 0)):
+                add('DCGM_FI_DEV_%s{%s} %d' % (name, dcgm, value))
+            for kind in ("CRC_FLIT", "REPLAY", "RECOVERY"):
+                add('DCGM_FI_DEV_NVLINK_%s_ERROR_COUNT_TOTAL{%s} 0' % (kind, dcgm))
+        for n in range(shape["nvme"]):
+            add('nvme_critical_warning{%s,job="node",device="nvme%d"} 0' % (lab, n))
+            disk = "/dev/nvme%dn1" % n if shape["nvme"] > 1 else "/dev/sda"
+            add('smartmon_device_smart_healthy{%s,job="node",device="%s",disk="%s"} 1' % (lab, disk, disk))
         node = {"instance": h, "job": "node"}
         checks = [
             ("mount", "/models", "responsive", None, {}),
@@ -222,10 +249,17 @@ class Exporter(http.server.ThreadingHTTPServer):
             ("license", "flexlm", "valid", None, {}),
             ("command", "nccl-smoke", "ok", None, {}),
         ]
-        ib_port = {"device": "mlx5_0", "port": "1", "link_layer": "InfiniBand"}
-        checks.append(("infiniband", "mlx5_0/1", "active", None, ib_port))
-        for name, value in (("state_id", 4), ("physical_state_id", 5), ("rate_gbps", 400), ("min_rate_gbps", 200)):
-            add(_sample_line(probes.Sample("accelmon_check_infiniband_" + name, dict(node, **ib_port), value)))
+        ports = [("InfiniBand", 400, 200)] * shape["ib_ports"] + [("Ethernet", 200, 100)] * shape["roce_ports"]
+        for n, (layer, rate, min_rate) in enumerate(ports):
+            port = {"device": "mlx5_%d" % n, "port": "1", "link_layer": layer}
+            if layer == "InfiniBand":
+                ib = '%s,job="node",device="mlx5_%d",port="1"' % (lab, n)
+                add('node_infiniband_state_id{%s} 4' % ib)
+                add('node_infiniband_physical_state_id{%s} 5' % ib)
+            for name, value in (("state_id", 4), ("physical_state_id", 5), ("rate_gbps", rate),
+                                ("min_rate_gbps", min_rate)):
+                add(_sample_line(probes.Sample("accelmon_check_infiniband_" + name, dict(node, **port), value)))
+            checks.append(("infiniband", "mlx5_%d/1" % n, "active", None, port))
         for check, item, status, duration, extra in checks:
             for sample in probes.item_samples(check, item, status, duration, dict(node, **extra)):
                 add(_sample_line(sample))
@@ -243,11 +277,14 @@ class Exporter(http.server.ThreadingHTTPServer):
         now = time.time()
         out = [self.constant]
         add = out.append
+        cpus = self.shape["cpus"]
         for i, h in enumerate(self.hosts):
             lab = 'instance="%s"' % h
             busy = self.cpu_busy[i]
-            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="idle"} %.3f\n' % (lab, 1e5 + t * (1 - busy)))
-            add('node_cpu_seconds_total{%s,job="node",cpu="0",mode="user"} %.3f\n' % (lab, 1e5 + t * busy))
+            idle, user = 1e5 + t * (1 - busy), 1e5 + t * busy
+            for cpu in range(cpus):
+                add('node_cpu_seconds_total{%s,job="node",cpu="%d",mode="idle"} %.3f\n'
+                    'node_cpu_seconds_total{%s,job="node",cpu="%d",mode="user"} %.3f\n' % (lab, cpu, idle, lab, cpu, user))
             add('accelmon_check_last_run_timestamp_seconds{%s,job="node"} %d\n' % (lab, now - 30))
             add('node_textfile_mtime_seconds{%s,job="node",file="/var/lib/accelmon/accelmon_check_mount.prom"} %d\n'
                 % (lab, now - 30))
@@ -412,7 +449,7 @@ def paired(base, compiled, static, reps, pid):
 class Bench:
     """One Prometheus, one measured-series exporter, one policy node_exporter; sizes in turn."""
 
-    def __init__(self, interval):
+    def __init__(self, interval, shape="minimal"):
         self.interval = interval
         self.binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         self.node_exporter = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
@@ -422,7 +459,7 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix="accelmon-rules-bench-")
         self.policy_dir = os.path.join(self.tmp, "policy")
         os.makedirs(self.policy_dir)
-        self.exporter = Exporter([])
+        self.exporter = Exporter([], shape)
         threading.Thread(target=self.exporter.serve_forever, daemon=True).start()
         self.port = free_port()
         self.policy_port = free_port()
@@ -467,21 +504,27 @@ class Bench:
              "--collector.textfile.directory=%s" % self.policy_dir, "--web.disable-exporter-metrics",
              "--web.listen-address=127.0.0.1:%d" % self.policy_port],
             stdout=log, stderr=subprocess.STDOUT))
+        # Go's heap may grow to twice the live heap before a collection: 10k targets of the
+        # hgx shape (3.4M head series) passed 18 GB. A soft limit at 55 % of the machine's
+        # memory keeps it in a 23 GB VM; near it the collector runs more often, for both rule
+        # sets alike. GOMEMLIMIT in the environment wins.
+        env = dict(os.environ)
+        env.setdefault("GOMEMLIMIT", "%dMiB" % (os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.55 / 2**20))
         self.procs.append(subprocess.Popen(
             [self.binary, "--config.file=%s" % os.path.join(self.tmp, "prometheus.yml"),
              "--storage.tsdb.path=%s" % os.path.join(self.tmp, "data"),
              "--web.listen-address=127.0.0.1:%d" % self.port, "--web.enable-lifecycle",
              "--storage.tsdb.retention.time=1h"],
-            stdout=log, stderr=subprocess.STDOUT))
+            stdout=log, stderr=subprocess.STDOUT, env=env))
         for _unused in range(120):
             try:
                 urllib.request.urlopen(self.base + "/-/ready", timeout=2).read()
                 break
             except OSError:
                 time.sleep(0.5)
-        print("prometheus %s on 127.0.0.1:%d; policy series from %s on 127.0.0.1:%d; interval %ds" % (
+        print("prometheus %s on 127.0.0.1:%d (GOMEMLIMIT=%s); policy series from %s on 127.0.0.1:%d; interval %ds" % (
             subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0],
-            self.port, os.path.basename(self.node_exporter), self.policy_port, self.interval))
+            self.port, env["GOMEMLIMIT"], os.path.basename(self.node_exporter), self.policy_port, self.interval))
 
     def load_fleet(self, hosts, series):
         """Serve the measured series of `hosts` and their policy series (atomic rename, as the role)."""
@@ -552,9 +595,79 @@ def compile_size(n):
     return model, hosts, compiled, series
 
 
+def run_size(bench, opts, shape, n, model, hosts, compiled, series):
+    """Measure one fleet size on `bench` and print the figures (the labels carry the shape)."""
+    tag = "%d targets, %s" % (n, shape)
+    bench.set_interval(opts.interval or (20 if n < 5000 else 60))
+    head = bench.load_fleet(hosts, series)
+    scrape_s, samples = bench.policy_scrape()
+    static = static_rules(
+        model.catalog,
+        [g["name"].split(".", 1)[1] for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates],
+    )
+    # Both rule sets loaded together: every evaluation cycle runs the compiled and the
+    # static group of each template in the same interval, under the same machine load
+    # (a shared 2-core VM makes sequential phases incomparable).
+    t = time.time()
+    load_before = os.getloadavg()[0]
+    both = {"groups": compiled["groups"] + static["groups"]}
+    durations = measure(bench.base, bench.rule_file, both, opts.evals, bench.interval)
+    print("\n%s: %d head series; policy job scrape %.1f ms for %d samples; measured in %.0fs, "
+          "load average %.1f -> %.1f" % (tag, head, scrape_s * 1e3, samples, time.time() - t, load_before,
+                                         os.getloadavg()[0]))
+    window = "%ds" % (time.time() - t + 60)
+    policy_up = _scalar(bench.base, 'min_over_time(up{job="accelmon_policy"}[%s])' % window)
+    print("policy job while measured: up min %s, scrape duration max %.1f s%s" % (
+        policy_up, _scalar(bench.base, 'max_over_time(scrape_duration_seconds{job="accelmon_policy"}[%s])'
+                           % window),
+        "" if policy_up == 1 else " -- A POLICY SCRAPE FAILED: the compiled rules read no policy series for a"
+        " while, their figures are too low"))
+    names = [g["name"].split(".", 1)[1] for g in compiled["groups"]]
+    templates = [name for name in names if "static." + name in durations]
+    print("rule-group evaluation time per template, median (min-max) of %d evaluations, ms" % opts.evals)
+    print("%-34s %5s %22s %22s %6s" % ("template", "rules", "compiled", "static", "ratio"))
+    for group in compiled["groups"]:
+        name = group["name"].split(".", 1)[1]
+        c = durations[group["name"]]
+        if name not in templates:
+            print("%-34s %5d %22s  (policy health, no static counterpart)" % (name, len(group["rules"]), spread(c)))
+            continue
+        st = durations["static." + name]
+        ratio = statistics.median(c) / statistics.median(st) if c and st and statistics.median(st) else float("nan")
+        print("%-34s %5d %22s %22s %6.2f" % (name, len(group["rules"]), spread(c), spread(st), ratio))
+    cyc_c = cycle_totals(durations, [g["name"] for g in compiled["groups"]])
+    cyc_s = cycle_totals(durations, ["static." + name for name in templates])
+    ratios = [c / st for c, st in zip(cyc_c, cyc_s)]
+    print("%s, rule groups, total per evaluation cycle (%d cycles; compiled includes the policy "
+          "health rule): compiled %s ms, static %s ms" % (tag, len(ratios), spread(cyc_c), spread(cyc_s)))
+    print("%s: RATIO rule groups compiled/static: %.2f (ratio of the medians); per cycle median %.2f, "
+          "range %.2f-%.2f" % (tag, statistics.median(cyc_c) / statistics.median(cyc_s),
+                               statistics.median(ratios), min(ratios), max(ratios)))
+    # The queries run with no rules loaded: they do not queue behind the rule groups.
+    Path(bench.rule_file).write_text("groups: []\n")
+    reload(bench.base)
+    pairs, rounds = paired(bench.base, compiled, static, opts.evals, bench.procs[-1].pid)
+    print("\n%s: the same expressions as queries, compiled and static alternately per template, "
+          "median of %d rounds (ms)" % (tag, opts.evals))
+    print("%-34s %10s %10s %6s" % ("template", "compiled", "static", "ratio"))
+    for name, (c, st) in pairs.items():
+        print("%-34s %10.2f %10.2f %6.2f" % (name, c * 1e3, st * 1e3, c / st if st else float("nan")))
+    for label, key in (("engine evalTotalTime (wall)", ""), ("Prometheus CPU time", "_cpu")):
+        rc_, rs_ = rounds["compiled" + key], rounds["static" + key]
+        ratios = [c / st for c, st in zip(rc_, rs_) if st]
+        print("%s, paired queries, %s per round: compiled %s ms, static %s ms"
+              % (tag, label, spread(rc_), spread(rs_)))
+        print("%s: RATIO paired queries (%s) compiled/static: %.2f (ratio of the medians); per round "
+              "median %.2f, range %.2f-%.2f" % (tag, label, statistics.median(rc_) / statistics.median(rs_),
+                                                statistics.median(ratios), min(ratios), max(ratios)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["minimal", "hgx"],
+                        help="node shapes (SHAPES), each in its own Prometheus: minimal = every exporter's series "
+                        "once per target (the worst case for the compiled rules), hgx = an 8-GPU H200 node")
     parser.add_argument("--evals", type=int, default=7, help="evaluation cycles (and query rounds) measured per size")
     parser.add_argument("--interval", type=int, default=0,
                         help="scrape and evaluation interval, seconds (default 20 below 5k targets, else 60: at 10k "
@@ -564,72 +677,19 @@ def main():
     fleets = [(n, *compile_size(n)) for n in opts.sizes]
     if opts.no_prometheus:
         return 0
-    bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
-    try:
-        bench.start()
-        for n, model, hosts, compiled, series in fleets:
-            bench.set_interval(opts.interval or (20 if n < 5000 else 60))
-            head = bench.load_fleet(hosts, series)
-            scrape_s, samples = bench.policy_scrape()
-            static = static_rules(
-                model.catalog,
-                [g["name"].split(".", 1)[1] for g in compiled["groups"] if g["name"].split(".", 1)[1] in model.catalog.rule_templates],
-            )
-            # Both rule sets loaded together: every evaluation cycle runs the compiled and the
-            # static group of each template in the same interval, under the same machine load
-            # (a shared 2-core VM makes sequential phases incomparable).
-            t = time.time()
-            load_before = os.getloadavg()[0]
-            both = {"groups": compiled["groups"] + static["groups"]}
-            durations = measure(bench.base, bench.rule_file, both, opts.evals, bench.interval)
-            print("\n%d targets: %d head series; policy job scrape %.1f ms for %d samples; measured in %.0fs, "
-                  "load average %.1f -> %.1f" % (n, head, scrape_s * 1e3, samples, time.time() - t, load_before,
-                                                 os.getloadavg()[0]))
-            window = "%ds" % (time.time() - t + 60)
-            policy_up = _scalar(bench.base, 'min_over_time(up{job="accelmon_policy"}[%s])' % window)
-            print("policy job while measured: up min %s, scrape duration max %.1f s%s" % (
-                policy_up, _scalar(bench.base, 'max_over_time(scrape_duration_seconds{job="accelmon_policy"}[%s])'
-                                   % window),
-                "" if policy_up == 1 else " -- A POLICY SCRAPE FAILED: the compiled rules read no policy series for a"
-                " while, their figures are too low"))
-            names = [g["name"].split(".", 1)[1] for g in compiled["groups"]]
-            templates = [name for name in names if "static." + name in durations]
-            print("rule-group evaluation time per template, median (min-max) of %d evaluations, ms" % opts.evals)
-            print("%-34s %5s %22s %22s %6s" % ("template", "rules", "compiled", "static", "ratio"))
-            for group in compiled["groups"]:
-                name = group["name"].split(".", 1)[1]
-                c = durations[group["name"]]
-                if name not in templates:
-                    print("%-34s %5d %22s  (policy health, no static counterpart)" % (name, len(group["rules"]), spread(c)))
-                    continue
-                st = durations["static." + name]
-                ratio = statistics.median(c) / statistics.median(st) if c and st and statistics.median(st) else float("nan")
-                print("%-34s %5d %22s %22s %6.2f" % (name, len(group["rules"]), spread(c), spread(st), ratio))
-            cyc_c = cycle_totals(durations, [g["name"] for g in compiled["groups"]])
-            cyc_s = cycle_totals(durations, ["static." + name for name in templates])
-            ratios = [c / st for c, st in zip(cyc_c, cyc_s)]
-            print("%d targets, rule groups, total per evaluation cycle (%d cycles; compiled includes the policy "
-                  "health rule): compiled %s ms, static %s ms" % (n, len(ratios), spread(cyc_c), spread(cyc_s)))
-            print("%d targets: RATIO rule groups compiled/static: %.2f (ratio of the medians); per cycle median %.2f, "
-                  "range %.2f-%.2f" % (n, statistics.median(cyc_c) / statistics.median(cyc_s),
-                                       statistics.median(ratios), min(ratios), max(ratios)))
-            pairs, rounds = paired(bench.base, compiled, static, opts.evals, bench.procs[-1].pid)
-            print("\n%d targets: the same expressions as queries, compiled and static alternately per template, "
-                  "median of %d rounds (ms)" % (n, opts.evals))
-            print("%-34s %10s %10s %6s" % ("template", "compiled", "static", "ratio"))
-            for name, (c, st) in pairs.items():
-                print("%-34s %10.2f %10.2f %6.2f" % (name, c * 1e3, st * 1e3, c / st if st else float("nan")))
-            for label, key in (("engine evalTotalTime (wall)", ""), ("Prometheus CPU time", "_cpu")):
-                rc_, rs_ = rounds["compiled" + key], rounds["static" + key]
-                ratios = [c / st for c, st in zip(rc_, rs_) if st]
-                print("%d targets, paired queries, %s per round: compiled %s ms, static %s ms"
-                      % (n, label, spread(rc_), spread(rs_)))
-                print("%d targets: RATIO paired queries (%s) compiled/static: %.2f (ratio of the medians); per round "
-                      "median %.2f, range %.2f-%.2f" % (n, label, statistics.median(rc_) / statistics.median(rs_),
-                                                        statistics.median(ratios), min(ratios), max(ratios)))
-    finally:
-        bench.stop()
+    for shape in opts.shapes:
+        # One Prometheus per shape: the series of an earlier shape stay in its head (up to
+        # two hours), and 10k targets of both shapes together do not fit this VM's memory.
+        print("\n==== node shape %s: %s ====" % (shape, ", ".join("%s %s" % (k, v if not isinstance(v, tuple) else len(v))
+                                                           for k, v in SHAPES[shape].items())))
+        bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60), shape)
+        try:
+            bench.start()
+            for n, model, hosts, compiled, series in fleets:
+                run_size(bench, opts, shape, n, model, hosts, compiled, series)
+        finally:
+            bench.stop()
     return 0
 
 
