@@ -27,14 +27,9 @@ pytestmark = pytest.mark.e2e
 def wait_webhook(lab, since, timeout=ALERT_TIMEOUT, status="firing", **labels):
     """The first alert with these labels (and status) received at or after `since`."""
 
-    def find():
-        for alert in lab.webhook_alerts(since):
-            if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items()):
-                return alert
-        return None
-
     try:
-        return lab.wait_for("webhook alert %s %s" % (status, labels), find, timeout, 0.5)
+        return lab.wait_for("webhook alert %s %s" % (status, labels), lambda: lab.webhook_alert(since, status, **labels),
+                            timeout, 0.5)
     except TimeoutError as exc:
         firing = [
             (a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])

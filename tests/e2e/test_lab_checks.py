@@ -82,14 +82,9 @@ def healthy(lab, host, checks, all_types=True):
 
 
 def wait_webhook(lab, since, status, timeout=ALERT_TIMEOUT, **labels):
-    def find():
-        for alert in lab.webhook_alerts(since):
-            if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items()):
-                return alert
-        return None
-
     try:
-        return lab.wait_for("webhook %s %s" % (status, labels), find, timeout, 0.5)
+        return lab.wait_for("webhook %s %s" % (status, labels), lambda: lab.webhook_alert(since, status, **labels),
+                            timeout, 0.5)
     except TimeoutError as exc:
         status_now = query(lab, 'accelmon_check_status{instance="%s"} == 1' % HOST)
         pytest.fail(

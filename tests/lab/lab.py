@@ -313,6 +313,15 @@ def webhook_alerts(since=0.0):
     return out
 
 
+def webhook_alert(since, status="firing", **labels):
+    """The first alert received at or after `since` (unix time) with this status and these
+    labels, or None: what the end-to-end tests wait for."""
+    for alert in webhook_alerts(since):
+        if alert["status"] == status and all(alert["labels"].get(k) == v for k, v in labels.items()):
+            return alert
+    return None
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)
