@@ -681,8 +681,8 @@ def main():
     for shape in opts.shapes:
         # One Prometheus per shape: the series of an earlier shape stay in its head (up to
         # two hours), and 10k targets of both shapes together do not fit this VM's memory.
-        print("\n==== node shape %s: %s ====" % (shape, ", ".join("%s %s" % (k, v if not isinstance(v, tuple) else len(v))
-                                                           for k, v in SHAPES[shape].items())))
+        counts = ", ".join("%s %s" % (k, len(v) if isinstance(v, tuple) else v) for k, v in SHAPES[shape].items())
+        print("\n==== node shape %s: %s ====" % (shape, counts))
         bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60), shape)
         try:
             bench.start()
