@@ -595,10 +595,15 @@ def compile_size(n):
     return model, hosts, compiled, series
 
 
+def interval_for(opts, n):
+    """Scrape and evaluation interval for n targets: --interval, else 20s below 5k, 60s above."""
+    return opts.interval or (20 if n < 5000 else 60)
+
+
 def run_size(bench, opts, shape, n, model, hosts, compiled, series):
     """Measure one fleet size on `bench` and print the figures (the labels carry the shape)."""
     tag = "%d targets, %s" % (n, shape)
-    bench.set_interval(opts.interval or (20 if n < 5000 else 60))
+    bench.set_interval(interval_for(opts, n))
     head = bench.load_fleet(hosts, series)
     scrape_s, samples = bench.policy_scrape()
     static = static_rules(
@@ -683,7 +688,7 @@ def main():
         # two hours), and 10k targets of both shapes together do not fit this VM's memory.
         counts = ", ".join("%s %s" % (k, len(v) if isinstance(v, tuple) else v) for k, v in SHAPES[shape].items())
         print("\n==== node shape %s: %s ====" % (shape, counts))
-        bench = Bench(opts.interval or (20 if min(opts.sizes) < 5000 else 60), shape)
+        bench = Bench(interval_for(opts, min(opts.sizes)), shape)
         try:
             bench.start()
             for n, model, hosts, compiled, series in fleets:
